@@ -1,0 +1,197 @@
+"""Where enrollment frames come from: a video file, a camera index, an RTSP/HTTP stream, or a photo folder.
+
+Every source yields RGB uint8 frames and refuses bad input with a specific error before any
+face work starts.
+"""
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# FFmpeg's own log lines ("moov atom not found") would reach the terminal around our clear
+# errors; silence them before OpenCV loads its FFmpeg backend.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from facegate.errors import (  # noqa: E402
+    CameraUnavailableError,
+    EmptyFileError,
+    NotAVideoError,
+    NoUsablePhotoError,
+    SourceNotFoundError,
+    TruncatedVideoError,
+)
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"}
+
+# Leading bytes of the containers OpenCV's FFmpeg reads, to tell "damaged video" from "not a video".
+_VIDEO_MAGIC = (
+    (4, b"ftyp"),  # MP4, MOV, 3GP
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
+    (0, b"RIFF"),  # AVI
+    (0, b"\x00\x00\x01\xba"),  # MPEG-PS
+    (0, b"\x47"),  # MPEG-TS sync byte
+)
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"P5", b"P6")
+
+# A clip whose decoder stops before this share of the frames its header promises is truncated.
+_MIN_DECODED_SHARE = 0.9
+
+
+@dataclass
+class SampledFrames:
+    """Frames sampled from one source, with what was read and what was skipped."""
+
+    source: str
+    kind: str  # "video", "camera", "stream" or "photos"
+    frames: list[np.ndarray]  # RGB uint8
+    frame_indices: list[int]  # index in the source of each sampled frame
+    times_s: list[float]  # position in the source of each sampled frame
+    frames_read: int  # frames decoded (clip) or files opened (photos)
+    duration_s: float
+    names: list[str] = field(default_factory=list)  # photo file names, one per frame
+    skipped: dict[str, str] = field(default_factory=dict)  # photo name -> why it was skipped
+
+
+def _check_file(path: Path) -> bytes:
+    if not path.exists():
+        raise SourceNotFoundError(f"video file {path} does not exist")
+    if not path.is_file():
+        raise SourceNotFoundError(f"{path} is not a file; use --photos for a folder of photos")
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyFileError(f"video file {path} is empty (0 bytes); was the recording saved?")
+    with path.open("rb") as fh:
+        return fh.read(16)
+
+
+def _looks_like_video(head: bytes) -> bool:
+    return any(head[at : at + len(magic)] == magic for at, magic in _VIDEO_MAGIC)
+
+
+def _to_rgb(frame: np.ndarray) -> np.ndarray:
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def read_video(path: str | Path, sample_fps: float, max_seconds: float) -> SampledFrames:
+    """Sample a video file at `sample_fps`, reading at most `max_seconds` of it."""
+    path = Path(path)
+    head = _check_file(path)
+    if any(head.startswith(m) for m in _IMAGE_MAGIC):
+        raise NotAVideoError(
+            f"{path} is a still image, not a video; to enroll from photos use --photos with a folder"
+        )
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        if _looks_like_video(head):
+            raise TruncatedVideoError(
+                f"{path} looks like a video but cannot be opened: the file is probably truncated "
+                "or still being written (an MP4 keeps its index at the end); record it again"
+            )
+        raise NotAVideoError(f"{path} is not a video OpenCV can read (MP4, MOV, WebM, AVI, ...)")
+    try:
+        return _sample(cap, str(path), "video", sample_fps, max_seconds, declared_check=True)
+    finally:
+        cap.release()
+
+
+def read_live(source: int | str, sample_fps: float, capture_seconds: float) -> SampledFrames:
+    """Record `capture_seconds` from a camera index or an RTSP/HTTP URL, sampled at `sample_fps`."""
+    kind = "camera" if isinstance(source, int) else "stream"
+    cap = cv2.VideoCapture(source)
+    if not cap.isOpened():
+        what = f"camera {source}" if kind == "camera" else f"stream {source}"
+        raise CameraUnavailableError(
+            f"cannot open {what}; check that it is connected, not in use, and the address is right"
+        )
+    try:
+        return _sample(cap, str(source), kind, sample_fps, capture_seconds, declared_check=False)
+    finally:
+        cap.release()
+
+
+def _sample(
+    cap: cv2.VideoCapture,
+    source: str,
+    kind: str,
+    sample_fps: float,
+    max_seconds: float,
+    declared_check: bool,
+) -> SampledFrames:
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    live = kind != "video"
+    if not fps or fps <= 0 or fps > 240:
+        fps = 30.0  # unknown rate: treat as a common camera rate
+    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if declared_check else 0
+    step_s = 1.0 / sample_fps
+    out = SampledFrames(source, kind, [], [], [], 0, 0.0)
+    next_t = 0.0
+    started = time.monotonic()
+    while True:
+        t = (time.monotonic() - started) if live else out.frames_read / fps
+        if t >= max_seconds:
+            break
+        if not cap.grab():
+            break
+        out.frames_read += 1
+        if t + 1e-9 >= next_t:
+            ok, frame = cap.retrieve()
+            if not ok or frame is None:
+                continue
+            out.frames.append(_to_rgb(frame))
+            out.frame_indices.append(out.frames_read - 1)
+            out.times_s.append(t)
+            next_t += step_s
+    out.duration_s = (time.monotonic() - started) if live else out.frames_read / fps
+    if out.frames_read == 0:
+        if declared_check:
+            raise TruncatedVideoError(f"{source} opened but not one frame could be decoded")
+        raise CameraUnavailableError(f"{kind} {source} opened but delivered no frames")
+    expected = min(declared, int(max_seconds * fps))
+    if declared_check and declared > 1 and out.frames_read < _MIN_DECODED_SHARE * expected:
+        raise TruncatedVideoError(
+            f"{source} is truncated or damaged: its header promises {declared} frames but decoding "
+            f"stopped after {out.frames_read} ({out.duration_s:.1f} s); record or copy it again"
+        )
+    return out
+
+
+def read_photos(folder: str | Path) -> SampledFrames:
+    """Every readable photo in `folder` (not recursive); unreadable files are listed, not fatal."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise SourceNotFoundError(f"photo folder {folder} does not exist")
+    if not folder.is_dir():
+        raise SourceNotFoundError(f"{folder} is not a folder; use --video for a clip")
+    out = SampledFrames(str(folder), "photos", [], [], [], 0, 0.0)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    for index, path in enumerate(files):
+        if path.suffix.lower() not in PHOTO_SUFFIXES:
+            out.skipped[path.name] = f"not a photo type ({', '.join(sorted(PHOTO_SUFFIXES))})"
+            continue
+        out.frames_read += 1
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            out.skipped[path.name] = "cannot be decoded (empty, damaged or not really an image)"
+            continue
+        if image.dtype != np.uint8:  # 16-bit PNG/TIFF
+            image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
+        out.frames.append(_to_rgb(image))
+        out.frame_indices.append(index)
+        out.times_s.append(0.0)
+        out.names.append(path.name)
+    if not out.frames:
+        detail = "; ".join(f"{k}: {v}" for k, v in list(out.skipped.items())[:5])
+        raise NoUsablePhotoError(
+            f"no usable photo in {folder} ({len(files)} files"
+            + (f"; {detail}" if detail else "")
+            + ")"
+        )
+    return out

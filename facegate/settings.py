@@ -1,0 +1,90 @@
+"""All of facegate's settings in one pydantic-settings class (`FACEGATE_*` variables, a `.env` file)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every field reads from `FACEGATE_<NAME>` (case-insensitive) or a `.env` file in the working directory."""
+
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_", env_file=".env", extra="ignore")
+
+    # --- storage and hardware ---
+    data_dir: Path = Field(
+        Path("facegate-data"), description="Holds the embedded SQLite database and model artifacts."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="'auto' uses CUDA when present, the CPU otherwise."
+    )
+
+    # --- face pipeline ---
+    embedder: Literal["dlib", "facenet"] = Field(
+        "dlib",
+        description="dlib: face_recognition_models' ResNet (ships offline); facenet: VGGFace2.",
+    )
+    facenet_weights: Path | None = Field(
+        None,
+        description="Local file of InceptionResnetV1 VGGFace2 weights (state dict) for embedder=facenet.",
+    )
+    detect_min_face_px: int = Field(40, description="Smallest face MTCNN looks for, in pixels.")
+    detect_max_side_px: int = Field(
+        960, description="Frames are downscaled to this longest side before detection (speed)."
+    )
+    detect_batch_size: int = Field(8, description="Frames per batched MTCNN call.")
+    gan_crop_px: int = Field(
+        64, description="Side of the aligned crops handed to the personal GAN."
+    )
+
+    # --- enrollment: sampling ---
+    sample_fps: float = Field(5.0, description="Frames per second sampled from a clip.")
+    capture_seconds: float = Field(10.0, description="How long to record from a camera or stream.")
+    min_clip_seconds: float = Field(4.0, description="Shorter clips are refused.")
+    max_clip_seconds: float = Field(60.0, description="Only this much of a longer clip is read.")
+
+    # --- enrollment: per-face quality gate ---
+    min_detection_prob: float = Field(
+        0.95, description="MTCNN face probability below this is dropped."
+    )
+    min_face_px: int = Field(
+        80, description="Face box side (geometric mean) below this is dropped."
+    )
+    min_sharpness: float = Field(
+        40.0,
+        description="Variance of the Laplacian of the aligned 150 px grey crop; below is blurred.",
+    )
+    min_brightness: float = Field(
+        50.0, description="Mean grey level (0-255) of the crop; below is dark."
+    )
+    max_brightness: float = Field(215.0, description="Mean grey level above this is over-exposed.")
+
+    # --- enrollment: identity and pose ---
+    same_person_max_distance: float | None = Field(
+        None,
+        description="Embedding distance under which two faces are the same person; "
+        "None uses the embedder's own value (dlib 0.6).",
+    )
+    max_other_person_share: float = Field(
+        0.1,
+        description="If more than this share of face frames shows someone else, the clip is refused.",
+    )
+    pose_frontal_max_deg: float = Field(10.0, description="|yaw| up to this counts as frontal.")
+    pose_side_min_deg: float = Field(
+        15.0, description="|yaw| from this counts as turned left/right."
+    )
+    pose_min_faces_per_bin: int = Field(3, description="Kept faces each yaw bin needs.")
+    photos_require_pose_coverage: bool = Field(
+        False, description="Enforce pose coverage for a photo folder too (clips always enforce it)."
+    )
+    enroll_min_faces: int = Field(8, description="Fewer good faces than this refuses a clip.")
+    enroll_min_photos: int = Field(1, description="Fewer usable photos than this refuses a folder.")
+    enroll_max_faces: int = Field(40, description="At most this many diverse faces are kept (K).")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment and `.env`."""
+    return Settings()

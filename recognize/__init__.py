@@ -1,0 +1,25 @@
+"""Recognition: the shared face pipeline (detect, align, embed, quality); later the shortlist,
+the batched personal discriminators, fusion and the scored report."""
+
+from recognize.align import FACE_TEMPLATE, align_face
+from recognize.detect import DetectedFace, FaceDetector
+from recognize.embed import DlibEmbedder, Embedder, FacenetEmbedder, make_embedder
+from recognize.pipeline import Face, FacePipeline, face_distance
+from recognize.quality import FaceQuality, estimate_yaw_deg, measure_quality
+
+__all__ = [
+    "FACE_TEMPLATE",
+    "DetectedFace",
+    "DlibEmbedder",
+    "Embedder",
+    "Face",
+    "FaceDetector",
+    "FacePipeline",
+    "FaceQuality",
+    "FacenetEmbedder",
+    "align_face",
+    "estimate_yaw_deg",
+    "face_distance",
+    "make_embedder",
+    "measure_quality",
+]

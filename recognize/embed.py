@@ -1,0 +1,126 @@
+"""Face embedders behind one interface: `dlib` (default, ships offline) and `facenet` (local weights)."""
+
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facegate.errors import ConfigurationError, ModelFileError
+from facegate.settings import Settings
+from recognize.align import FACE_TEMPLATE
+
+
+class Embedder(ABC):
+    """Maps aligned RGB uint8 crops of side `input_px` to vectors of length `dim`.
+
+    Two faces are the same person when the Euclidean distance between their vectors is below
+    `same_person_max_distance` (the backend's own operating point).
+    """
+
+    name: str
+    version: str
+    dim: int
+    input_px: int
+    template: np.ndarray = FACE_TEMPLATE
+    same_person_max_distance: float
+
+    @abstractmethod
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, dim) float32 vectors for N crops of input_px x input_px x 3."""
+
+
+def _face_recognition_models_dir() -> Path:
+    # Importing face_recognition_models runs `import pkg_resources`, which new setuptools no
+    # longer has; find its files without importing it.
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFileError(
+            "the dlib embedder needs the face_recognition_models package; run scripts/setup"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+class DlibEmbedder(Embedder):
+    """dlib's face ResNet (face_recognition_models, 99.38% on LFW), run on the CPU by dlib-bin."""
+
+    name = "dlib"
+    version = "dlib_face_recognition_resnet_model_v1+mtcnn5"
+    dim = 128
+    input_px = 150
+    same_person_max_distance = 0.6  # dlib's published operating point for this model
+
+    def __init__(self):
+        import dlib
+
+        path = _face_recognition_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"
+        if not path.is_file():
+            raise ModelFileError(
+                f"dlib face model not found at {path}; reinstall face_recognition_models"
+            )
+        self._model = dlib.face_recognition_model_v1(str(path))
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        chips = [np.ascontiguousarray(c, dtype=np.uint8) for c in crops]
+        vectors = self._model.compute_face_descriptor(chips)
+        return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
+
+
+class FacenetEmbedder(Embedder):
+    """facenet-pytorch InceptionResnetV1 with VGGFace2 weights (99.65% on LFW) from a local file.
+
+    Keywords:
+        weights: path of the state dict (the setting FACEGATE_FACENET_WEIGHTS).
+        device: torch device (default CPU).
+    """
+
+    name = "facenet"
+    version = "inception_resnet_v1_vggface2+mtcnn5"
+    dim = 512
+    input_px = 160
+    same_person_max_distance = 1.1  # on unit vectors; facenet-pytorch's VGGFace2 examples use ~1.1
+
+    def __init__(self, weights: Path | None, device: torch.device | str = "cpu"):
+        from facenet_pytorch import InceptionResnetV1
+
+        if weights is None:
+            raise ConfigurationError(
+                "embedder=facenet needs its VGGFace2 weights file, which cannot be downloaded here: "
+                "set FACEGATE_FACENET_WEIGHTS to a local copy of 20180402-114759-vggface2.pt"
+            )
+        weights = Path(weights)
+        if not weights.is_file():
+            raise ModelFileError(
+                f"FACEGATE_FACENET_WEIGHTS points at {weights}, which does not exist or is not a file"
+            )
+        self.device = torch.device(device)
+        model = InceptionResnetV1(pretrained=None, classify=False)
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            # the published file carries the VGGFace2 classifier head too; embeddings do not use it
+            state = {k: v for k, v in state.items() if not k.startswith("logits.")}
+            model.load_state_dict(state)
+        except Exception as exc:  # torch raises many kinds for a wrong or damaged file
+            raise ModelFileError(
+                f"FACEGATE_FACENET_WEIGHTS={weights} is not an InceptionResnetV1 state dict: {exc}"
+            ) from exc
+        self._model = model.eval().to(self.device)
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        x = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2).float()
+        x = (x - 127.5) / 128.0  # facenet-pytorch's fixed_image_standardization
+        with torch.inference_mode():
+            return self._model(x).cpu().numpy().astype(np.float32)
+
+
+def make_embedder(settings: Settings, device: torch.device | str = "cpu") -> Embedder:
+    """The embedder the settings name."""
+    if settings.embedder == "dlib":
+        return DlibEmbedder()
+    return FacenetEmbedder(settings.facenet_weights, device=device)

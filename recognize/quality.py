@@ -1,0 +1,66 @@
+"""Per-face quality: detection probability, size, sharpness, brightness and a yaw estimate from landmarks."""
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from recognize.align import align_face
+from recognize.detect import DetectedFace
+
+# Sharpness and brightness are read off one fixed aligned crop so they do not depend on the
+# camera's resolution; only its centre counts (the corners are background).
+QUALITY_CROP_PX = 150
+_CENTRE = slice(30, 120)
+
+# Nose-tip depth in front of the eye-mouth axis, in units of half the distance between the eyes
+# (about 18 mm over 31 mm for an adult face). Turns the nose's sideways offset into an angle.
+NOSE_DEPTH_RATIO = 0.6
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    detection_prob: float
+    face_px: float  # geometric mean of the detection box's sides, frame pixels
+    sharpness: float  # variance of the Laplacian of the grey aligned crop's centre
+    brightness: float  # mean grey level 0-255 of the aligned crop's centre
+    yaw_deg: float  # > 0: nose points to the image's right; < 0: to the image's left
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(float(v), 3) for k, v in asdict(self).items()}
+
+
+def estimate_yaw_deg(landmarks: np.ndarray) -> float:
+    """Head yaw in degrees from 5 landmarks: the nose tip's offset from the eye-mouth axis.
+
+    0 is frontal; the sign follows the image (positive when the nose points to the image's right).
+    It is an estimate good to a few degrees near frontal and saturating towards profile.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    eye_mid = (lm[0] + lm[1]) / 2.0
+    mouth_mid = (lm[3] + lm[4]) / 2.0
+    axis = mouth_mid - eye_mid
+    norm = np.linalg.norm(axis)
+    half_eyes = np.linalg.norm(lm[1] - lm[0]) / 2.0
+    if norm < 1e-6 or half_eyes < 1e-6:
+        return 0.0
+    down = axis / norm
+    image_right = np.array(
+        [down[1], -down[0]]
+    )  # the axis turned a quarter, towards +x when upright
+    axis_mid = (eye_mid + mouth_mid) / 2.0
+    offset = float(np.dot(lm[2] - axis_mid, image_right)) / half_eyes
+    return float(np.degrees(np.arctan2(offset, NOSE_DEPTH_RATIO)))
+
+
+def measure_quality(image: np.ndarray, face: DetectedFace) -> FaceQuality:
+    """Quality of one detected face in its RGB frame."""
+    crop = align_face(image, face.landmarks, QUALITY_CROP_PX)
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[_CENTRE, _CENTRE]
+    return FaceQuality(
+        detection_prob=face.prob,
+        face_px=face.size_px,
+        sharpness=float(cv2.Laplacian(grey, cv2.CV_64F).var()),
+        brightness=float(grey.mean()),
+        yaw_deg=estimate_yaw_deg(face.landmarks),
+    )
