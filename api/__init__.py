@@ -1,0 +1,1 @@
+"""The edge of facegate: the `facegate` command line now; the FastAPI door-access service (issue 6)."""

@@ -21,13 +21,14 @@ from facegate.errors import (
     PoorQualityError,
 )
 from facegate.settings import Settings
-from recognize import DetectedFace, FacePipeline, FaceQuality, measure_quality
+from recognize import DetectedFace, FacePipeline, FaceQuality, measure_quality, quality_issue
 
 # Why a frame gives no face for enrollment, in the words the summary uses.
 DROP_REASONS = {
     "no_face": "no face found",
     "low_confidence": "face detection too uncertain",
     "too_small": "face too small (too far from the camera)",
+    "cut_off": "face partly outside the picture",
     "blurred": "blurred (motion or focus)",
     "too_dark": "too dark",
     "too_bright": "over-exposed",
@@ -126,21 +127,6 @@ class _Candidate:
     quality: FaceQuality
 
 
-def _gate(q: FaceQuality, s: Settings) -> str | None:
-    """The first quality test a face fails, or None."""
-    if q.detection_prob < s.min_detection_prob:
-        return "low_confidence"
-    if q.face_px < s.min_face_px:
-        return "too_small"
-    if q.brightness < s.min_brightness:
-        return "too_dark"
-    if q.brightness > s.max_brightness:
-        return "too_bright"
-    if q.sharpness < s.min_sharpness:
-        return "blurred"
-    return None
-
-
 def _identities(embeddings: np.ndarray, max_distance: float) -> np.ndarray:
     """Identity label per face: average-linkage clusters cut at the same-person distance.
 
@@ -199,12 +185,14 @@ def enroll_frames(
             continue
         measured = [_Candidate(i, d, measure_quality(frames[i], d)) for d in found]
         embeddable = [
-            c for c in measured if _gate(c.quality, s) not in ("low_confidence", "too_small")
+            c
+            for c in measured
+            if quality_issue(c.quality, s) not in ("low_confidence", "too_small")
         ]
         candidates.extend(embeddable)
         if not embeddable:  # the largest face says why this frame gives nothing
             records[i].quality = measured[0].quality
-            records[i].drop_reason = _gate(measured[0].quality, s)
+            records[i].drop_reason = quality_issue(measured[0].quality, s)
 
     face_frames = sum(1 for r in records if r.faces_found)
     if face_frames == 0:
@@ -256,7 +244,7 @@ def enroll_frames(
         warnings.append(f"another face was also visible in {bystanders} {who}")
     for i, j in list(chosen.items()):
         records[i].quality = candidates[j].quality
-        reason = _gate(candidates[j].quality, s)
+        reason = quality_issue(candidates[j].quality, s)
         if reason is not None:
             records[i].drop_reason = reason
             del chosen[i]
@@ -338,6 +326,7 @@ def _poor_quality(records: list[FrameRecord], sampled: SampledFrames, needed: in
         "too_bright": "avoid strong light behind or on the face",
         "blurred": "hold the camera still and let the person turn slowly",
         "too_small": "move the camera closer (the face should fill about a third of the frame)",
+        "cut_off": "keep the whole face inside the picture",
         "low_confidence": "face the camera with the whole face visible",
         "no_face": "keep the face in view throughout",
     }

@@ -16,6 +16,9 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+# OpenCV's own warnings ("can't open camera by index") likewise; our errors say it better.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 from facegate.errors import (  # noqa: E402
     CameraUnavailableError,
     EmptyFileError,
@@ -135,10 +138,16 @@ def _sample(
     next_t = 0.0
     started = time.monotonic()
     while True:
-        t = (time.monotonic() - started) if live else out.frames_read / fps
-        if t >= max_seconds:
+        if live and (time.monotonic() - started) >= max_seconds:
             break
         if not cap.grab():
+            break
+        # A stream's own clock when it has one (RTSP, a file behind a URL); a camera's is often
+        # 0, so fall back to wall time; a file counts frames at its declared rate.
+        stream_t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if live else 0.0
+        wall_t = time.monotonic() - started
+        t = (stream_t if stream_t > 0 else wall_t) if live else out.frames_read / fps
+        if t >= max_seconds:
             break
         out.frames_read += 1
         if t + 1e-9 >= next_t:
@@ -149,7 +158,9 @@ def _sample(
             out.frame_indices.append(out.frames_read - 1)
             out.times_s.append(t)
             next_t += step_s
-    out.duration_s = (time.monotonic() - started) if live else out.frames_read / fps
+    out.duration_s = (
+        max(out.times_s[-1] + 1.0 / fps, 0.0) if live and out.times_s else out.frames_read / fps
+    )
     if out.frames_read == 0:
         if declared_check:
             raise TruncatedVideoError(f"{source} opened but not one frame could be decoded")

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     min_face_px: int = Field(
         80, description="Face box side (geometric mean) below this is dropped."
     )
+    min_visible_share: float = Field(
+        0.9, description="Share of the face box that must lie inside the frame (not cut off)."
+    )
     min_sharpness: float = Field(
         40.0,
         description="Variance of the Laplacian of the aligned 150 px grey crop; below is blurred.",

@@ -5,7 +5,7 @@ from recognize.align import FACE_TEMPLATE, align_face
 from recognize.detect import DetectedFace, FaceDetector
 from recognize.embed import DlibEmbedder, Embedder, FacenetEmbedder, make_embedder
 from recognize.pipeline import Face, FacePipeline, face_distance
-from recognize.quality import FaceQuality, estimate_yaw_deg, measure_quality
+from recognize.quality import FaceQuality, estimate_yaw_deg, measure_quality, quality_issue
 
 __all__ = [
     "FACE_TEMPLATE",
@@ -22,4 +22,5 @@ __all__ = [
     "face_distance",
     "make_embedder",
     "measure_quality",
+    "quality_issue",
 ]

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from facegate.settings import Settings
 from recognize.align import align_face
 from recognize.detect import DetectedFace
 
@@ -25,6 +26,7 @@ class FaceQuality:
     sharpness: float  # variance of the Laplacian of the grey aligned crop's centre
     brightness: float  # mean grey level 0-255 of the aligned crop's centre
     yaw_deg: float  # > 0: nose points to the image's right; < 0: to the image's left
+    visible_share: float  # share of the detection box inside the frame (1.0: not cut off)
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(float(v), 3) for k, v in asdict(self).items()}
@@ -57,10 +59,33 @@ def measure_quality(image: np.ndarray, face: DetectedFace) -> FaceQuality:
     """Quality of one detected face in its RGB frame."""
     crop = align_face(image, face.landmarks, QUALITY_CROP_PX)
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[_CENTRE, _CENTRE]
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = face.box
+    area = max((x1 - x0) * (y1 - y0), 1e-6)
+    inside = max(min(x1, w) - max(x0, 0), 0) * max(min(y1, h) - max(y0, 0), 0)
     return FaceQuality(
         detection_prob=face.prob,
         face_px=face.size_px,
         sharpness=float(cv2.Laplacian(grey, cv2.CV_64F).var()),
         brightness=float(grey.mean()),
         yaw_deg=estimate_yaw_deg(face.landmarks),
+        visible_share=float(inside / area),
     )
+
+
+def quality_issue(q: FaceQuality, settings: Settings) -> str | None:
+    """The first quality test a face fails ('low_confidence', 'too_small', 'cut_off', 'too_dark',
+    'too_bright', 'blurred'), or None when it passes them all."""
+    if q.detection_prob < settings.min_detection_prob:
+        return "low_confidence"
+    if q.face_px < settings.min_face_px:
+        return "too_small"
+    if q.visible_share < settings.min_visible_share:
+        return "cut_off"
+    if q.brightness < settings.min_brightness:
+        return "too_dark"
+    if q.brightness > settings.max_brightness:
+        return "too_bright"
+    if q.sharpness < settings.min_sharpness:
+        return "blurred"
+    return None

@@ -1,0 +1,69 @@
+"""Plain-text renderings of enrollment summaries and door reports for the terminal."""
+
+# What later issues add behind this command line; the CLI says so instead of pretending.
+PENDING = {
+    "database": "storing persons, embeddings and models in the database (issue 3)",
+    "gan": "the personal DCGAN and personal discriminator (issue 4)",
+    "recognizer": "general discriminator, shortlist, personal discriminators, calibrated 1-10 report (issue 5)",
+    "api": "the door-access HTTP service (issue 6)",
+}
+
+
+def format_enrollment(summary: dict, frames: list | None = None) -> str:
+    """The enrollment summary as a few lines for a terminal."""
+    cov = summary["pose_coverage"]
+    sel = summary["selected_pose_coverage"]
+    lines = [
+        f"enrolled {summary['name']!r} from {summary['source_kind']} {summary['source']}",
+        (
+            f"  read {summary['frames_read']} photos"
+            if summary["source_kind"] == "photos"
+            else f"  read {summary['frames_read']} frames ({summary['duration_s']} s), sampled {summary['frames_sampled']}"
+        )
+        + f", kept {summary['faces_kept']} good faces, selected {summary['faces_selected']}",
+        f"  pose coverage (good faces): left {cov['left']}, frontal {cov['frontal']}, right {cov['right']}"
+        f"; selected: left {sel['left']}, frontal {sel['frontal']}, right {sel['right']}"
+        f"; yaw {summary['yaw_range_deg'][0]} to {summary['yaw_range_deg'][1]} deg",
+        "  dropped: " + (", ".join(f"{n} {k}" for k, n in summary["dropped"].items()) or "none"),
+        f"  embedder: {summary['embedder_version']}",
+    ]
+    lines += [f"  warning: {w}" for w in summary["warnings"]]
+    lines += [f"  not built yet: {p}" for p in summary.get("pending", [])]
+    if frames:
+        lines.append(
+            "  frame   time_s faces   prob  size_px  sharp  bright  yaw_deg  pose     result"
+        )
+        for r in frames:
+            q = r.quality
+            figures = (
+                f"{q.detection_prob:6.3f} {q.face_px:8.0f} {q.sharpness:6.0f} {q.brightness:7.0f} {q.yaw_deg:8.1f}"
+                if q
+                else f"{'-':>6} {'-':>8} {'-':>6} {'-':>7} {'-':>8}"
+            )
+            verdict = "selected" if r.selected else (r.drop_reason or "kept")
+            lines.append(
+                f"  {r.frame_index:5d} {r.time_s:8.2f} {r.faces_found:5d} {figures}  {r.pose_bin or '-':8} {verdict}"
+            )
+    return "\n".join(lines)
+
+
+def format_report(report: dict) -> str:
+    lines = [
+        f"door query: {report['query']}",
+        f"  decision: {report['decision']} (provisional: embedding distance only)",
+    ]
+    if "nearest_distance" in report:
+        lines.append(
+            f"  nearest enrolled face of {report['enrolled']!r}: distance {report['nearest_distance']:.3f} "
+            f"(same person at <= {report['same_person_max_distance']})"
+        )
+        q = report["quality"]
+        lines.append(
+            f"  quality: prob {q['detection_prob']:.3f}, size {q['face_px']:.0f} px, sharpness {q['sharpness']:.0f}, "
+            f"brightness {q['brightness']:.0f}, yaw {q['yaw_deg']:+.1f} deg"
+            + (f"; fails: {report['quality_issue']}" if report.get("quality_issue") else "")
+        )
+    lines.append(
+        "  latency: " + ", ".join(f"{k[:-3]} {v} ms" for k, v in report["latency_ms"].items())
+    )
+    return "\n".join(lines)
