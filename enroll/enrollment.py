@@ -128,7 +128,7 @@ class _Candidate:
 
 
 def _identities(embeddings: np.ndarray, max_distance: float) -> np.ndarray:
-    """Identity label per face: average-linkage clusters cut at the same-person distance.
+    """Identity label per face: average-linkage clusters cut at the identity distance.
 
     Average linkage keeps a turning head together (profile and frontal views of one person
     average well under the threshold) while two people stay apart.
@@ -196,15 +196,16 @@ def enroll_frames(
 
     face_frames = sum(1 for r in records if r.faces_found)
     if face_frames == 0:
-        raise NoFaceError(_no_face_message(sampled, s))
+        raise _no_face(sampled, s)
     if not candidates:
         raise _poor_quality(records, sampled, needed=1)
 
     # 2. who is who: the enrolled person is the identity seen in the most frames
     crops = [pipeline.align(frames[c.frame], c.detection) for c in candidates]
     vectors = pipeline.embed(crops)
-    max_distance = s.same_person_max_distance or pipeline.embedder.same_person_max_distance
-    labels = _identities(vectors, max_distance)
+    labels = _identities(
+        vectors, s.identity_cluster_distance or pipeline.embedder.identity_cluster_distance
+    )
     frames_of: dict[int, set[int]] = {}
     for c, label in zip(candidates, labels, strict=True):
         frames_of.setdefault(int(label), set()).add(c.frame)
@@ -305,16 +306,24 @@ def enroll_frames(
     )
 
 
-def _no_face_message(sampled: SampledFrames, s: Settings) -> str:
+def _no_face(sampled: SampledFrames, s: Settings) -> Exception:
     n = len(sampled.frames)
-    what = f"{n} photos" if sampled.kind == "photos" else f"{n} sampled frames"
-    msg = f"no face found in {what}; is the camera pointed at the person?"
+    photos = sampled.kind == "photos"
+    what = f"{n} photo{'s' if n != 1 else ''}" if photos else f"{n} sampled frames"
+    msg = f"no face found in {what}"
     brightness = float(np.mean([f.mean() for f in sampled.frames]))
     if brightness < s.min_brightness:
-        msg += f" The images are very dark (mean brightness {brightness:.0f} of 255): add light."
-    if sampled.kind == "photos":
-        return f"no usable photo: {msg}"
-    return msg
+        msg += f"; the images are very dark (mean brightness {brightness:.0f} of 255): add light"
+    if photos:
+        skipped = (
+            f" ({len(sampled.skipped)} other files were not photos or unreadable)"
+            if sampled.skipped
+            else ""
+        )
+        return NoUsablePhotoError(
+            f"no usable photo in {sampled.source}: {msg}{skipped}; use photos of the person's face"
+        )
+    return NoFaceError(f"{msg}; is the camera pointed at the person?")
 
 
 def _poor_quality(records: list[FrameRecord], sampled: SampledFrames, needed: int) -> Exception:

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         80, description="Face box side (geometric mean) below this is dropped."
     )
     min_visible_share: float = Field(
-        0.9, description="Share of the face box that must lie inside the frame (not cut off)."
+        0.9, description="Share of the face's central region that must lie inside the frame."
     )
     min_sharpness: float = Field(
         40.0,
@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         None,
         description="Embedding distance under which two faces are the same person; "
         "None uses the embedder's own value (dlib 0.6).",
+    )
+    identity_cluster_distance: float | None = Field(
+        None,
+        description="Mean distance (average linkage) above which two groups of faces in one clip "
+        "are different people; None uses the embedder's own value (dlib 0.7).",
     )
     max_other_person_share: float = Field(
         0.1,

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from facegate.settings import Settings
-from recognize.align import align_face
+from recognize.align import FACE_TEMPLATE, similarity_transform
 from recognize.detect import DetectedFace
 
 # Sharpness and brightness are read off one fixed aligned crop so they do not depend on the
@@ -26,7 +26,7 @@ class FaceQuality:
     sharpness: float  # variance of the Laplacian of the grey aligned crop's centre
     brightness: float  # mean grey level 0-255 of the aligned crop's centre
     yaw_deg: float  # > 0: nose points to the image's right; < 0: to the image's left
-    visible_share: float  # share of the detection box inside the frame (1.0: not cut off)
+    visible_share: float  # share of the face's central region inside the frame (1.0: not cut off)
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(float(v), 3) for k, v in asdict(self).items()}
@@ -57,20 +57,32 @@ def estimate_yaw_deg(landmarks: np.ndarray) -> float:
 
 def measure_quality(image: np.ndarray, face: DetectedFace) -> FaceQuality:
     """Quality of one detected face in its RGB frame."""
-    crop = align_face(image, face.landmarks, QUALITY_CROP_PX)
+    m = similarity_transform(face.landmarks, FACE_TEMPLATE * QUALITY_CROP_PX)
+    crop = cv2.warpAffine(
+        image, m, (QUALITY_CROP_PX, QUALITY_CROP_PX), borderMode=cv2.BORDER_REPLICATE
+    )
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[_CENTRE, _CENTRE]
-    h, w = image.shape[:2]
-    x0, y0, x1, y1 = face.box
-    area = max((x1 - x0) * (y1 - y0), 1e-6)
-    inside = max(min(x1, w) - max(x0, 0), 0) * max(min(y1, h) - max(y0, 0), 0)
     return FaceQuality(
         detection_prob=face.prob,
         face_px=face.size_px,
         sharpness=float(cv2.Laplacian(grey, cv2.CV_64F).var()),
         brightness=float(grey.mean()),
         yaw_deg=estimate_yaw_deg(face.landmarks),
-        visible_share=float(inside / area),
+        visible_share=_visible_share(m, image.shape[:2]),
     )
+
+
+def _visible_share(m: np.ndarray, shape: tuple[int, int]) -> float:
+    """Share of the face's central region (where sharpness and brightness are read) that lies
+    inside the picture. MTCNN's box overshoots tight crops, so the box itself would mislead."""
+    grid = np.arange(_CENTRE.start, _CENTRE.stop, 6, dtype=np.float64) + 0.5
+    xs, ys = np.meshgrid(grid, grid)
+    points = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    inverse = cv2.invertAffineTransform(m)
+    mapped = points @ inverse[:, :2].T + inverse[:, 2]
+    h, w = shape
+    inside = (mapped[:, 0] >= 0) & (mapped[:, 0] < w) & (mapped[:, 1] >= 0) & (mapped[:, 1] < h)
+    return float(inside.mean())
 
 
 def quality_issue(q: FaceQuality, settings: Settings) -> str | None:

@@ -1,0 +1,78 @@
+"""Shared fixtures: the real face data in ../shared/data, one face pipeline, a clean settings object."""
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facegate.settings import Settings
+
+DATA_DIR = Path(
+    os.environ.get(
+        "FACEGATE_TEST_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
+
+
+def _data_root() -> Path:
+    if DATA_DIR.is_dir():
+        return DATA_DIR
+    reason = (
+        f"the real face data is not at {DATA_DIR} (set FACEGATE_TEST_DATA to its folder); "
+        "tests on real faces and clips cannot run"
+    )
+    if os.environ.get("FACEGATE_REQUIRE_DATA") == "1":
+        pytest.fail(f"FACEGATE_REQUIRE_DATA=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def data() -> Path:
+    """The shared real-face data folder; skips (or fails under FACEGATE_REQUIRE_DATA=1) without it."""
+    return _data_root()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Default settings with the data folder in a temporary directory, untouched by any .env."""
+    return Settings(_env_file=None, data_dir=tmp_path / "facegate-data")
+
+
+@pytest.fixture(scope="session")
+def pipeline():
+    from recognize import FacePipeline
+
+    return FacePipeline(Settings(_env_file=None))
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # greyscale files come back as 3 channels
+    assert image is not None, f"cannot read {path}"
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    """Write RGB frames as an MP4 (a test clip derived at run time, never committed)."""
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def read_clip(path: Path, max_frames: int = 10_000) -> tuple[list[np.ndarray], float]:
+    """Every frame of a clip as RGB, with its frame rate."""
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while len(frames) < max_frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return frames, fps
