@@ -16,7 +16,7 @@ import numpy as np
 import skimage.data
 
 from api.render import PENDING, format_enrollment, format_report
-from enroll import EnrollmentResult, SampledFrames, enroll_frames, read_video
+from enroll import EnrollmentResult, SampledFrames, enroll_frames, read_source
 from facegate.settings import Settings
 from recognize import FacePipeline, face_distance, measure_quality, quality_issue
 
@@ -137,7 +137,7 @@ def run_demo(video: Path | None, settings: Settings, say: Callable[[str], None])
     pipeline = FacePipeline(settings)
     if video is not None:
         say(f"enrolling from your clip {video} ...")
-        sampled = read_video(video, settings.sample_fps, settings.max_clip_seconds)
+        sampled = read_source(settings, video=video)
         result = enroll_frames(sampled, Path(video).stem, pipeline, settings)
         queries = held_out_frames(sampled, result)
     else:

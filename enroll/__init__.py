@@ -25,12 +25,18 @@ def read_source(
             "name exactly one source: a video file, a camera index, a stream URL or a photo folder"
         )
     if video is not None:
-        return read_video(video, settings.sample_fps, settings.max_clip_seconds)
+        return read_video(
+            video, settings.sample_fps, settings.max_clip_seconds, settings.frame_max_side_px
+        )
     if camera is not None:
-        return read_live(camera, settings.sample_fps, settings.capture_seconds)
+        return read_live(
+            camera, settings.sample_fps, settings.capture_seconds, settings.frame_max_side_px
+        )
     if url is not None:
-        return read_live(url, settings.sample_fps, settings.capture_seconds)
-    return read_photos(photos)
+        return read_live(
+            url, settings.sample_fps, settings.capture_seconds, settings.frame_max_side_px
+        )
+    return read_photos(photos, settings.frame_max_side_px)
 
 
 def enroll(

@@ -24,6 +24,7 @@ from facegate.errors import (  # noqa: E402
     EmptyFileError,
     NotAVideoError,
     NoUsablePhotoError,
+    SourceError,
     SourceNotFoundError,
     TruncatedVideoError,
 )
@@ -64,18 +65,29 @@ def _check_file(path: Path) -> bytes:
         raise SourceNotFoundError(f"video file {path} does not exist")
     if not path.is_file():
         raise SourceNotFoundError(f"{path} is not a file; use --photos for a folder of photos")
-    size = path.stat().st_size
-    if size == 0:
-        raise EmptyFileError(f"video file {path} is empty (0 bytes); was the recording saved?")
-    with path.open("rb") as fh:
-        return fh.read(16)
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise EmptyFileError(f"video file {path} is empty (0 bytes); was the recording saved?")
+        with path.open("rb") as fh:
+            return fh.read(16)
+    except OSError as exc:
+        raise SourceError(f"cannot read video file {path}: {exc.strerror}") from exc
 
 
 def _looks_like_video(head: bytes) -> bool:
     return any(head[at : at + len(magic)] == magic for at, magic in _VIDEO_MAGIC)
 
 
-def _to_rgb(frame: np.ndarray) -> np.ndarray:
+def _to_rgb(frame: np.ndarray, max_side_px: int) -> np.ndarray:
+    """RGB, and no larger than max_side_px: every sampled frame is held in memory until the faces
+    are chosen, so a 60 s 4K clip would otherwise take gigabytes."""
+    h, w = frame.shape[:2]
+    if max(h, w) > max_side_px:
+        scale = max_side_px / max(h, w)
+        frame = cv2.resize(
+            frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+        )
     if frame.ndim == 2:
         return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
     if frame.shape[2] == 4:
@@ -83,7 +95,9 @@ def _to_rgb(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-def read_video(path: str | Path, sample_fps: float, max_seconds: float) -> SampledFrames:
+def read_video(
+    path: str | Path, sample_fps: float, max_seconds: float, max_side_px: int = 1280
+) -> SampledFrames:
     """Sample a video file at `sample_fps`, reading at most `max_seconds` of it."""
     path = Path(path)
     head = _check_file(path)
@@ -100,12 +114,16 @@ def read_video(path: str | Path, sample_fps: float, max_seconds: float) -> Sampl
             )
         raise NotAVideoError(f"{path} is not a video OpenCV can read (MP4, MOV, WebM, AVI, ...)")
     try:
-        return _sample(cap, str(path), "video", sample_fps, max_seconds, declared_check=True)
+        return _sample(
+            cap, str(path), "video", sample_fps, max_seconds, max_side_px, declared_check=True
+        )
     finally:
         cap.release()
 
 
-def read_live(source: int | str, sample_fps: float, capture_seconds: float) -> SampledFrames:
+def read_live(
+    source: int | str, sample_fps: float, capture_seconds: float, max_side_px: int = 1280
+) -> SampledFrames:
     """Record `capture_seconds` from a camera index or an RTSP/HTTP URL, sampled at `sample_fps`."""
     kind = "camera" if isinstance(source, int) else "stream"
     cap = cv2.VideoCapture(source)
@@ -115,7 +133,9 @@ def read_live(source: int | str, sample_fps: float, capture_seconds: float) -> S
             f"cannot open {what}; check that it is connected, not in use, and the address is right"
         )
     try:
-        return _sample(cap, str(source), kind, sample_fps, capture_seconds, declared_check=False)
+        return _sample(
+            cap, str(source), kind, sample_fps, capture_seconds, max_side_px, declared_check=False
+        )
     finally:
         cap.release()
 
@@ -126,6 +146,7 @@ def _sample(
     kind: str,
     sample_fps: float,
     max_seconds: float,
+    max_side_px: int,
     declared_check: bool,
 ) -> SampledFrames:
     fps = cap.get(cv2.CAP_PROP_FPS)
@@ -154,7 +175,7 @@ def _sample(
             ok, frame = cap.retrieve()
             if not ok or frame is None:
                 continue
-            out.frames.append(_to_rgb(frame))
+            out.frames.append(_to_rgb(frame, max_side_px))
             out.frame_indices.append(out.frames_read - 1)
             out.times_s.append(t)
             next_t += step_s
@@ -174,7 +195,7 @@ def _sample(
     return out
 
 
-def read_photos(folder: str | Path) -> SampledFrames:
+def read_photos(folder: str | Path, max_side_px: int = 1280) -> SampledFrames:
     """Every readable photo in `folder` (not recursive); unreadable files are listed, not fatal."""
     folder = Path(folder)
     if not folder.exists():
@@ -194,7 +215,7 @@ def read_photos(folder: str | Path) -> SampledFrames:
             continue
         if image.dtype != np.uint8:  # 16-bit PNG/TIFF
             image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
-        out.frames.append(_to_rgb(image))
+        out.frames.append(_to_rgb(image, max_side_px))
         out.frame_indices.append(index)
         out.times_s.append(0.0)
         out.names.append(path.name)

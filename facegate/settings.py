@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     capture_seconds: float = Field(10.0, description="How long to record from a camera or stream.")
     min_clip_seconds: float = Field(4.0, description="Shorter clips are refused.")
     max_clip_seconds: float = Field(60.0, description="Only this much of a longer clip is read.")
+    frame_max_side_px: int = Field(
+        1280,
+        description="Frames and photos larger than this are downscaled as they are read (memory).",
+    )
 
     # --- enrollment: per-face quality gate ---
     min_detection_prob: float = Field(

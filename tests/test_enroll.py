@@ -229,3 +229,11 @@ def test_a_clip_is_sampled_at_the_configured_rate(real_clip):
     assert sampled.frames_read == 199
     assert len(sampled.frames) == 27  # 13.3 s at 2 frames per second
     assert sampled.frames[0].shape == (540, 960, 3)
+
+
+def test_a_4k_clip_turning_one_way_only_is_refused_and_read_small(data, pipeline):
+    clip = data / "video_head_turn_3ddfa" / "Side.mp4"  # 3456x2234, frontal then mostly profile
+    sampled = read_video(clip, sample_fps=1, max_seconds=3, max_side_px=1280)
+    assert max(sampled.frames[0].shape[:2]) == 1280
+    with pytest.raises(InsufficientHeadTurnError, match="missing: .*right"):
+        enroll("x", video=clip, settings=pipeline.settings, pipeline=pipeline)
