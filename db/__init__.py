@@ -1,4 +1,22 @@
-"""Persons, samples, model artifacts and access events in SQLAlchemy, with a FAISS index (issue 3).
+"""Persons, samples, model artifacts and access events in SQLAlchemy, with a FAISS index.
 
-Imports nothing from enroll/, recognize/, gan/ or api/.
+One way in: `Store`. Imports nothing from enroll/, recognize/, gan/ or api/.
 """
+
+from db.artifacts import ArtifactChecksumError, ArtifactError
+from db.index import VectorIndex
+from db.schema import SchemaOutOfDateError, upgrade
+from db.store import ArtifactIn, CheckReport, PersonNotFoundError, SampleIn, Store
+
+__all__ = [
+    "ArtifactChecksumError",
+    "ArtifactError",
+    "ArtifactIn",
+    "CheckReport",
+    "PersonNotFoundError",
+    "SampleIn",
+    "SchemaOutOfDateError",
+    "Store",
+    "VectorIndex",
+    "upgrade",
+]

@@ -17,6 +17,26 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path("facegate-data"), description="Holds the embedded SQLite database and model artifacts."
     )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db); "
+        "None uses SQLite at DATA_DIR/facegate.db.",
+    )
+    index_approximate_above: int = Field(
+        50_000,
+        description="Above this many persons the FAISS index is IVF (approximate), else exact.",
+    )
+    index_nprobe: int = Field(
+        16, description="IVF lists searched per query (recall against speed)."
+    )
+    event_retention_days: int | None = Field(
+        365,
+        description="Access events older than this are purged by `facegate db purge`; None keeps them.",
+    )
+    query_image_retention_days: int | None = Field(
+        30,
+        description="Stored query images older than this are dropped by the purge; None keeps them.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="'auto' uses CUDA when present, the CPU otherwise."
     )

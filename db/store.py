@@ -1,0 +1,424 @@
+"""The store: one way in to the database, the artifact files and the vector index, kept in step.
+
+An enrollment commits atomically (person, samples, artifact rows and the version bump in one
+transaction; files staged before and published after it; the index updated from the committed
+state). `check()` reports any disagreement between the three.
+"""
+
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from db.artifacts import ArtifactStore
+from db.engine import make_engine, make_sessionmaker, sqlite_url
+from db.index import VectorIndex
+from db.models import AccessEvent, FaceSample, ModelArtifact, Person, StoreState, utcnow
+from db.schema import require_current
+from facegate.errors import FacegateError
+from facegate.settings import Settings
+
+# Report keys that carry biometric data; erased from past events when their person is deleted.
+BIOMETRIC_REPORT_KEYS = ("face_crop", "face_crop_png", "embedding", "candidates", "faces")
+
+
+class PersonNotFoundError(FacegateError):
+    code = "person_not_found"
+
+
+@dataclass
+class SampleIn:
+    """One face to store with a new person."""
+
+    embedding: np.ndarray
+    source: str = "real"  # real | synthetic
+    quality: dict | None = None
+    yaw_deg: float | None = None
+    frame_index: int | None = None
+
+
+@dataclass
+class ArtifactIn:
+    kind: str  # generator | personal_discriminator
+    format: str
+    data: bytes
+
+
+@dataclass
+class CheckReport:
+    problems: list[str] = field(default_factory=list)
+    persons: int = 0
+    samples: int = 0
+    artifacts: int = 0
+    db_version: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+
+Fault = Callable[[str], None]  # called with each step's name; tests raise or kill there
+
+
+def _no_fault(_step: str) -> None:
+    pass
+
+
+class Store:
+    """Keywords:
+    settings: facegate settings (database URL, data folder, index choices).
+    url: a database URL that overrides the settings.
+    check_schema: refuse to open a database whose schema is not the newest (default True).
+    """
+
+    def __init__(self, settings: Settings, url: str | None = None, check_schema: bool = True):
+        self.settings = settings
+        data_dir = Path(settings.data_dir)
+        self.url = url or settings.database_url or sqlite_url(data_dir)
+        self.engine = make_engine(self.url)
+        if check_schema:
+            require_current(self.engine)
+        self.sessions = make_sessionmaker(self.engine)
+        self.artifacts = ArtifactStore(data_dir / "artifacts")
+        self.index_dir = data_dir / "index"
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self.recover()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- enrollment ---------------------------------------------------------------------------
+
+    def add_person(
+        self,
+        display_name: str,
+        embedder: str,
+        embedder_version: str,
+        samples: list[SampleIn],
+        artifacts: list[ArtifactIn] = (),
+        external_id: str | None = None,
+        fault: Fault = _no_fault,
+    ) -> int:
+        """Store a person with their samples and model artifacts; all of it or none of it."""
+        if not samples:
+            raise FacegateError("a person needs at least one face sample")
+        with self.artifacts.stage() as staging:
+            fault("stage")
+            staged = [(a, staging.put(a.data)) for a in artifacts]
+            fault("staged")
+            with self.sessions.begin() as session:
+                person = Person(display_name=display_name, external_id=external_id)
+                session.add(person)
+                for s in samples:
+                    vector = np.asarray(s.embedding, dtype="<f4")
+                    person.samples.append(
+                        FaceSample(
+                            embedding=vector.tobytes(),
+                            dim=vector.size,
+                            embedder=embedder,
+                            embedder_version=embedder_version,
+                            source=s.source,
+                            quality=s.quality,
+                            yaw_deg=s.yaw_deg,
+                            frame_index=s.frame_index,
+                        )
+                    )
+                for a, item in staged:
+                    person.artifacts.append(
+                        ModelArtifact(
+                            kind=a.kind,
+                            format=a.format,
+                            size_bytes=item.size_bytes,
+                            sha256=item.sha256,
+                            path=item.path,
+                        )
+                    )
+                fault("rows")
+                version = self._bump_version(session)
+                session.flush()
+                person_id = person.id
+                fault("commit")
+            staging.committed = True
+            fault("committed")
+            staging.publish()
+        fault("published")
+        self._index_update(embedder, version, add={person_id: self._template(samples)})
+        fault("indexed")
+        return person_id
+
+    @staticmethod
+    def _template(samples: list[SampleIn]) -> np.ndarray:
+        real = [s.embedding for s in samples if s.source == "real"] or [
+            s.embedding for s in samples
+        ]
+        mean = np.mean(np.stack(real).astype(np.float32), axis=0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+    def _bump_version(self, session: Session) -> int:
+        # an UPDATE takes the row lock, so concurrent writers serialise on it
+        session.execute(
+            update(StoreState).where(StoreState.id == 1).values(version=StoreState.version + 1)
+        )
+        return session.scalar(select(StoreState.version).where(StoreState.id == 1))
+
+    def db_version(self) -> int:
+        with self.sessions() as session:
+            return session.scalar(select(StoreState.version).where(StoreState.id == 1))
+
+    # --- deletion and retention ---------------------------------------------------------------
+
+    def delete_person(self, person_id: int) -> None:
+        """Remove the person's samples, artifacts and index entry; past events keep time, door
+        and decision but lose the person link, the query image and the report's face data."""
+        with self.sessions.begin() as session:
+            person = session.get(Person, person_id)
+            if person is None:
+                raise PersonNotFoundError(f"no person with id {person_id}")
+            embedders = set(
+                session.scalars(
+                    select(FaceSample.embedder).where(FaceSample.person_id == person_id)
+                )
+            )
+            paths = {a.sha256: a.path for a in person.artifacts if a.path}
+            for event in session.scalars(
+                select(AccessEvent).where(AccessEvent.person_id == person_id)
+            ):
+                _erase_biometrics(event)
+            session.delete(person)
+            version = self._bump_version(session)
+        self._delete_unreferenced(paths)
+        for embedder in embedders:
+            self._index_update(embedder, version, remove=[person_id])
+
+    def _delete_unreferenced(self, paths: dict[str, str]) -> None:
+        if not paths:
+            return
+        with self.sessions() as session:
+            still = set(
+                session.scalars(select(ModelArtifact.sha256).where(ModelArtifact.sha256.in_(paths)))
+            )
+        for sha, path in paths.items():
+            if sha not in still:
+                self.artifacts.delete(path)
+
+    def purge(self, now: datetime | None = None) -> dict[str, int]:
+        """Apply the retention settings: old events go, old query images are dropped."""
+        now = now or utcnow()
+        out = {"events_deleted": 0, "query_images_dropped": 0}
+        with self.sessions.begin() as session:
+            if self.settings.event_retention_days is not None:
+                cutoff = now - timedelta(days=self.settings.event_retention_days)
+                out["events_deleted"] = session.execute(
+                    delete(AccessEvent).where(AccessEvent.created_at < cutoff)
+                ).rowcount
+            if self.settings.query_image_retention_days is not None:
+                cutoff = now - timedelta(days=self.settings.query_image_retention_days)
+                out["query_images_dropped"] = session.execute(
+                    update(AccessEvent)
+                    .where(AccessEvent.created_at < cutoff, AccessEvent.query_image.is_not(None))
+                    .values(query_image=None)
+                ).rowcount
+        return out
+
+    # --- the vector index ---------------------------------------------------------------------
+
+    @contextmanager
+    def _index_lock(self, embedder: str) -> Iterator[None]:
+        fd = os.open(self.index_dir / f"{embedder}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _index_update(
+        self,
+        embedder: str,
+        version: int,
+        add: dict[int, np.ndarray] | None = None,
+        remove: list[int] = (),
+    ) -> None:
+        """Apply one committed change to the persisted index; if the file is not exactly one
+        version behind, rebuild it from the database instead."""
+        with self._index_lock(embedder):
+            index = VectorIndex.load(self.index_dir, embedder)
+            if index is None or index.meta.db_version != version - 1:
+                self._rebuild_locked(embedder)
+                return
+            if remove:
+                index.remove(np.array(remove))
+            if add:
+                index.add(np.array(list(add)), np.stack(list(add.values())))
+            if index.meta.needs_rebuild(self.settings.index_approximate_above):
+                self._rebuild_locked(embedder)
+                return
+            index.meta.db_version = version
+            index.save(self.index_dir)
+
+    def templates(self, embedder: str) -> tuple[int, np.ndarray, np.ndarray]:
+        """(db version, person ids, unit templates) read from one consistent database state."""
+        while True:
+            with self.sessions() as session:
+                before = session.scalar(select(StoreState.version).where(StoreState.id == 1))
+                rows = session.execute(
+                    select(FaceSample.person_id, FaceSample.source, FaceSample.embedding)
+                    .join(Person)
+                    .where(FaceSample.embedder == embedder, Person.status == "active")
+                    .order_by(FaceSample.person_id, FaceSample.id)
+                ).all()
+                after = session.scalar(select(StoreState.version).where(StoreState.id == 1))
+            if before == after:
+                break
+        by_person: dict[int, list[SampleIn]] = {}
+        for person_id, source, blob in rows:
+            by_person.setdefault(person_id, []).append(
+                SampleIn(np.frombuffer(blob, dtype="<f4"), source)
+            )
+        ids = np.array(list(by_person), dtype=np.int64)
+        vectors = (
+            np.stack([self._template(s) for s in by_person.values()])
+            if by_person
+            else np.zeros((0, 0), np.float32)
+        )
+        return after, ids, vectors
+
+    def _rebuild_locked(self, embedder: str) -> VectorIndex:
+        version, ids, vectors = self.templates(embedder)
+        dim = vectors.shape[1] if len(ids) else self._embedder_dim(embedder)
+        index = VectorIndex.build(
+            embedder,
+            dim,
+            ids,
+            vectors,
+            version,
+            self.settings.index_approximate_above,
+            self.settings.index_nprobe,
+        )
+        index.save(self.index_dir)
+        return index
+
+    def _embedder_dim(self, embedder: str) -> int:
+        with self.sessions() as session:
+            dim = session.scalar(
+                select(FaceSample.dim).where(FaceSample.embedder == embedder).limit(1)
+            )
+        return dim or {"dlib": 128, "facenet": 512}.get(embedder, 128)
+
+    def rebuild_index(self, embedder: str) -> VectorIndex:
+        with self._index_lock(embedder):
+            return self._rebuild_locked(embedder)
+
+    def index(self, embedder: str) -> VectorIndex:
+        """The persisted index, rebuilt first when it is missing or behind the database."""
+        with self._index_lock(embedder):
+            index = VectorIndex.load(self.index_dir, embedder)
+            if index is None or index.meta.db_version != self.db_version():
+                index = self._rebuild_locked(embedder)
+            return index
+
+    # --- recovery and consistency -------------------------------------------------------------
+
+    def recover(self) -> dict[str, int]:
+        """After a crash: publish staged files the database committed, remove the rest."""
+        with self.sessions() as session:
+            referenced = set(
+                session.scalars(select(ModelArtifact.sha256).where(ModelArtifact.path.is_not(None)))
+            )
+            embedders = set(session.scalars(select(FaceSample.embedder).distinct()))
+        out = self.artifacts.recover(referenced)
+        # an index left behind by a crash between commit and index update is rebuilt now
+        out["indexes_rebuilt"] = 0
+        version = self.db_version()
+        for embedder in embedders | self._index_files():
+            with self._index_lock(embedder):
+                index = VectorIndex.load(self.index_dir, embedder)
+                if index is None or index.meta.db_version != version:
+                    self._rebuild_locked(embedder)
+                    out["indexes_rebuilt"] += 1
+        return out
+
+    def check(self, verify_checksums: bool = True) -> CheckReport:
+        """Every disagreement between database, artifact files and index, in words."""
+        report = CheckReport()
+        with self.sessions() as session:
+            report.db_version = session.scalar(select(StoreState.version).where(StoreState.id == 1))
+            report.persons = session.scalar(select(func.count(Person.id)))
+            report.samples = session.scalar(select(func.count(FaceSample.id)))
+            rows = session.execute(
+                select(ModelArtifact.id, ModelArtifact.path, ModelArtifact.sha256)
+            ).all()
+            embedders = set(session.scalars(select(FaceSample.embedder).distinct()))
+            orphan_samples = session.scalar(
+                select(func.count(FaceSample.id)).where(
+                    ~FaceSample.person_id.in_(select(Person.id))
+                )
+            )
+        report.artifacts = len(rows)
+        if orphan_samples:
+            report.problems.append(f"{orphan_samples} face samples belong to no person")
+        referenced = set()
+        for artifact_id, path, sha in rows:
+            if path is None:
+                continue
+            referenced.add(path)
+            if not self.artifacts.final_path(path).is_file():
+                report.problems.append(
+                    f"artifact {artifact_id} ({path}) is missing from the artifact store"
+                )
+            elif verify_checksums:
+                try:
+                    self.artifacts.load(path, sha)
+                except FacegateError as exc:
+                    report.problems.append(exc.message)
+        for path in sorted(set(self.artifacts.files()) - referenced):
+            report.problems.append(
+                f"artifact file {path} is referenced by no database row (orphan)"
+            )
+        for name in self.artifacts.pending():
+            report.problems.append(f"staging folder {name} is left from an interrupted enrollment")
+        for embedder in sorted(embedders | self._index_files()):
+            index = VectorIndex.load(self.index_dir, embedder)
+            version, ids, vectors = self.templates(embedder)
+            if index is None:
+                report.problems.append(
+                    f"the {embedder} index is missing or unreadable (it is rebuilt on use)"
+                )
+                continue
+            if index.meta.db_version != version:
+                report.problems.append(
+                    f"the {embedder} index reflects database version {index.meta.db_version}, "
+                    f"the database is at {version} (stale; it is rebuilt on use)"
+                )
+                continue
+            stored = index.vectors_by_id()
+            if set(stored) != set(ids.tolist()):
+                missing, extra = set(ids.tolist()) - set(stored), set(stored) - set(ids.tolist())
+                report.problems.append(
+                    f"the {embedder} index lacks persons {sorted(missing)[:10]} and has unknown {sorted(extra)[:10]}"
+                )
+                continue
+            for person_id, vector in zip(ids.tolist(), vectors, strict=True):
+                if not np.allclose(stored[person_id], vector, atol=1e-5):
+                    report.problems.append(
+                        f"the {embedder} index template of person {person_id} differs"
+                    )
+                    break
+        return report
+
+    def _index_files(self) -> set[str]:
+        return {p.stem for p in self.index_dir.glob("*.json")}
+
+
+def _erase_biometrics(event: AccessEvent) -> None:
+    event.person_id = None
+    event.query_image = None
+    if event.report:
+        event.report = {k: v for k, v in event.report.items() if k not in BIOMETRIC_REPORT_KEYS}
+    event.biometrics_erased = True
