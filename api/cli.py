@@ -1,4 +1,4 @@
-"""The `facegate` command line: init, enroll, recognize, serve, and the end-to-end demo."""
+"""The `facegate` command line: init, enroll, recognize, serve, db, persons, and the end-to-end demo."""
 
 import json
 import sys
@@ -50,17 +50,133 @@ def _fail(error: FacegateError, as_json: bool) -> None:
     raise typer.Exit(3 if isinstance(error, NotBuiltYetError) else 1)
 
 
+db_app = typer.Typer(
+    help="The database: schema migrations, consistency check, retention purge.",
+    no_args_is_help=True,
+)
+persons_app = typer.Typer(
+    help="Enrolled persons: list, delete (with their biometric data).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(persons_app, name="persons")
+
+
+def _open_store(as_json: bool):
+    """The store named by the settings; an out-of-date schema is refused with the command to run."""
+    from db import Store
+
+    try:
+        return Store(get_settings())
+    except FacegateError as error:
+        _fail(error, as_json)
+
+
 @app.command()
 def init(as_json: JsonOption = False) -> None:
-    """Create the data folder (FACEGATE_DATA_DIR) that holds the embedded database and artifacts."""
+    """Create the data folder (FACEGATE_DATA_DIR) and bring the database schema up to date."""
+    from db import upgrade
+    from db.engine import make_engine, sqlite_url
+
     settings = get_settings()
     data_dir = settings.data_dir.resolve()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         _fail(FacegateError(f"cannot create data folder {data_dir}: {exc.strerror}"), as_json)
-    obj = {"ok": True, "data_dir": str(data_dir), "pending": [PENDING["database"]]}
-    _emit(obj, as_json, f"data folder ready: {data_dir}\nnot built yet: {PENDING['database']}")
+    url = settings.database_url or sqlite_url(data_dir)
+    revision = upgrade(make_engine(url))
+    obj = {"ok": True, "data_dir": str(data_dir), "schema": revision}
+    _emit(obj, as_json, f"data folder ready: {data_dir}\ndatabase schema: {revision}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonOption = False) -> None:
+    """Apply the schema migrations to the configured database (FACEGATE_DATABASE_URL or SQLite)."""
+    from db import upgrade
+    from db.engine import make_engine, sqlite_url
+
+    settings = get_settings()
+    url = settings.database_url or sqlite_url(settings.data_dir)
+    try:
+        revision = upgrade(make_engine(url))
+    except Exception as exc:  # a wrong URL or an unreachable server, in the driver's own words
+        _fail(FacegateError(f"cannot upgrade the database: {exc}"), as_json)
+    _emit({"ok": True, "schema": revision}, as_json, f"database schema: {revision}")
+
+
+@db_app.command("check")
+def db_check(as_json: JsonOption = False) -> None:
+    """Report every disagreement between database, artifact files and vector index (exit 1 if any)."""
+    store = _open_store(as_json)
+    report = store.check()
+    obj = {
+        "ok": report.clean,
+        "problems": report.problems,
+        "persons": report.persons,
+        "samples": report.samples,
+        "artifacts": report.artifacts,
+        "db_version": report.db_version,
+    }
+    text = (
+        f"{report.persons} persons, {report.samples} samples, {report.artifacts} artifacts, version {report.db_version}: "
+        + ("consistent" if report.clean else "\n  " + "\n  ".join(report.problems))
+    )
+    _emit(obj, as_json, text)
+    if not report.clean:
+        raise typer.Exit(1)
+
+
+@db_app.command("purge")
+def db_purge(as_json: JsonOption = False) -> None:
+    """Apply the retention settings: delete old access events, drop old stored query images."""
+    result = _open_store(as_json).purge()
+    _emit(
+        {"ok": True, **result},
+        as_json,
+        ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in result.items()),
+    )
+
+
+@persons_app.command("list")
+def persons_list(
+    offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Enrolled persons with their sample counts."""
+    rows = _open_store(as_json).persons(offset, limit)
+    items = [
+        {
+            "id": p.id,
+            "display_name": p.display_name,
+            "external_id": p.external_id,
+            "status": p.status,
+            "samples": n,
+        }
+        for p, n in rows
+    ]
+    text = "\n".join(
+        f"{i['id']:6d}  {i['display_name']}  ({i['samples']} samples, {i['status']})" for i in items
+    )
+    _emit({"ok": True, "persons": items}, as_json, text or "no persons enrolled")
+
+
+@persons_app.command("delete")
+def persons_delete(
+    person_id: Annotated[int, typer.Argument(help="The person's id.")], as_json: JsonOption = False
+) -> None:
+    """Delete a person with their samples, models and index entry; past events keep only time,
+    door and decision."""
+    store = _open_store(as_json)
+    try:
+        store.delete_person(person_id)
+    except FacegateError as error:
+        _fail(error, as_json)
+    _emit(
+        {"ok": True, "deleted": person_id},
+        as_json,
+        f"deleted person {person_id} and their biometric data",
+    )
 
 
 @app.command()
@@ -78,6 +194,9 @@ def enroll(
     photos: Annotated[
         Path | None, typer.Option("--photos", help="A folder of still photos (fallback).")
     ] = None,
+    external_id: Annotated[
+        str | None, typer.Option("--external-id", help="Your own id for the person (unique).")
+    ] = None,
     frames: Annotated[
         bool, typer.Option("--frames", help="Also print the per-frame quality table.")
     ] = False,
@@ -86,15 +205,19 @@ def enroll(
     """Enroll a person from a clip (or photos): prints frames read and kept, pose coverage per yaw bin,
     and why frames were dropped."""
     from enroll import enroll as run_enrollment
+    from enroll import save_enrollment
 
     if not name.strip():
         _fail(FacegateError("--name must not be empty"), as_json)
+    store = _open_store(as_json)  # before the work: a missing schema is said at once
     try:
         result = run_enrollment(name.strip(), video=video, camera=camera, url=url, photos=photos)
+        person_id = save_enrollment(store, result, external_id=external_id)
     except FacegateError as error:
         _fail(error, as_json)
     summary = result.summary()
-    summary["pending"] = [PENDING["gan"], PENDING["database"]]
+    summary["person_id"] = person_id
+    summary["pending"] = [PENDING["gan"]]
     obj = {"ok": True, "enrollment": summary, "frames": [r.as_dict() for r in result.frames]}
     _emit(obj, as_json, format_enrollment(summary, result.frames if frames else None))
 
@@ -111,7 +234,7 @@ def recognize(
     """Decide grant / deny / unknown / spoof for a face at a door, with a scored report."""
     _fail(
         NotBuiltYetError(
-            f"recognition needs {PENDING['database']} and {PENDING['recognizer']}; "
+            f"recognition needs {PENDING['gan']} and {PENDING['recognizer']}; "
             "`facegate demo` shows the face pipeline answering door queries in the meantime"
         ),
         as_json,

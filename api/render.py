@@ -2,9 +2,8 @@
 
 # What later issues add behind this command line; the CLI says so instead of pretending.
 PENDING = {
-    "database": "storing persons, embeddings and models in the database (issue 3)",
     "gan": "the personal DCGAN and personal discriminator (issue 4)",
-    "recognizer": "general discriminator, shortlist, personal discriminators, calibrated 1-10 report (issue 5)",
+    "recognizer": "general discriminator, personal discriminators, calibrated probability and 1-10 report (issue 5)",
     "api": "the door-access HTTP service (issue 6)",
 }
 
@@ -14,7 +13,9 @@ def format_enrollment(summary: dict, frames: list | None = None) -> str:
     cov = summary["pose_coverage"]
     sel = summary["selected_pose_coverage"]
     lines = [
-        f"enrolled {summary['name']!r} from {summary['source_kind']} {summary['source']}",
+        f"enrolled {summary['name']!r}"
+        + (f" as person {summary['person_id']}" if summary.get("person_id") else "")
+        + f" from {summary['source_kind']} {summary['source']}",
         (
             f"  read {summary['frames_read']} photos"
             if summary["source_kind"] == "photos"
@@ -50,19 +51,30 @@ def format_enrollment(summary: dict, frames: list | None = None) -> str:
 def format_report(report: dict) -> str:
     lines = [
         f"door query: {report['query']}",
-        f"  decision: {report['decision']} (provisional: embedding distance only)",
+        f"  decision: {report['decision']}"
+        + (f" ({report['person']})" if report.get("person") else "")
+        + " (provisional: embedding distance only)",
     ]
-    if "nearest_distance" in report:
-        lines.append(
-            f"  nearest enrolled face of {report['enrolled']!r}: distance {report['nearest_distance']:.3f} "
-            f"(same person at <= {report['same_person_max_distance']})"
-        )
+    if "quality" in report:
         q = report["quality"]
         lines.append(
             f"  quality: prob {q['detection_prob']:.3f}, size {q['face_px']:.0f} px, sharpness {q['sharpness']:.0f}, "
             f"brightness {q['brightness']:.0f}, yaw {q['yaw_deg']:+.1f} deg"
             + (f"; fails: {report['quality_issue']}" if report.get("quality_issue") else "")
         )
+        lines.append(
+            f"  shortlist (provisional match at nearest-sample distance <= {report['match_max_distance']}):"
+        )
+        for c in report["candidates"] or [
+            {
+                "display_name": "(nobody enrolled)",
+                "nearest_distance": float("nan"),
+                "template_similarity": float("nan"),
+            }
+        ]:
+            lines.append(
+                f"    {c['display_name']:<32} distance {c['nearest_distance']:.3f}  template cosine {c['template_similarity']:.3f}"
+            )
     lines.append(
         "  latency: " + ", ".join(f"{k[:-3]} {v} ms" for k, v in report["latency_ms"].items())
     )

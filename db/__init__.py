@@ -6,13 +6,21 @@ One way in: `Store`. Imports nothing from enroll/, recognize/, gan/ or api/.
 from db.artifacts import ArtifactChecksumError, ArtifactError
 from db.index import VectorIndex
 from db.schema import SchemaOutOfDateError, upgrade
-from db.store import ArtifactIn, CheckReport, PersonNotFoundError, SampleIn, Store
+from db.store import (
+    ArtifactIn,
+    CheckReport,
+    DuplicatePersonError,
+    PersonNotFoundError,
+    SampleIn,
+    Store,
+)
 
 __all__ = [
     "ArtifactChecksumError",
     "ArtifactError",
     "ArtifactIn",
     "CheckReport",
+    "DuplicatePersonError",
     "PersonNotFoundError",
     "SampleIn",
     "SchemaOutOfDateError",

@@ -57,7 +57,12 @@ class Person(Base):
         secondary="group_members", back_populates="members"
     )
 
-    __table_args__ = (CheckConstraint("status in ('active', 'suspended')", name="person_status"),)
+    # ids are never reused (SQLite would reuse the highest after a deletion): an old index entry,
+    # cached model or audit reference must never point at a different person
+    __table_args__ = (
+        CheckConstraint("status in ('active', 'suspended')", name="person_status"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 class FaceSample(Base):

@@ -33,6 +33,10 @@ class PersonNotFoundError(FacegateError):
     code = "person_not_found"
 
 
+class DuplicatePersonError(FacegateError):
+    code = "duplicate_external_id"
+
+
 @dataclass
 class SampleIn:
     """One face to store with a new person."""
@@ -114,6 +118,8 @@ class Store:
             staged = [(a, staging.put(a.data)) for a in artifacts]
             fault("staged")
             with self.sessions.begin() as session:
+                if external_id is not None:
+                    self._refuse_duplicate(session, external_id)
                 person = Person(display_name=display_name, external_id=external_id)
                 session.add(person)
                 for s in samples:
@@ -154,6 +160,15 @@ class Store:
         return person_id
 
     @staticmethod
+    def _refuse_duplicate(session: Session, external_id: str) -> None:
+        existing = session.scalar(select(Person.id).where(Person.external_id == external_id))
+        if existing is not None:
+            raise DuplicatePersonError(
+                f"external id {external_id!r} is already enrolled as person {existing}; "
+                "delete that person first to enroll them again"
+            )
+
+    @staticmethod
     def _template(samples: list[SampleIn]) -> np.ndarray:
         real = [s.embedding for s in samples if s.source == "real"] or [
             s.embedding for s in samples
@@ -171,6 +186,48 @@ class Store:
     def db_version(self) -> int:
         with self.sessions() as session:
             return session.scalar(select(StoreState.version).where(StoreState.id == 1))
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def person_by_external_id(self, external_id: str) -> Person | None:
+        with self.sessions() as session:
+            return session.scalars(select(Person).where(Person.external_id == external_id)).first()
+
+    def persons(self, offset: int = 0, limit: int = 100) -> list[tuple[Person, int]]:
+        """Persons by id with their sample counts."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Person, func.count(FaceSample.id))
+                .outerjoin(FaceSample)
+                .group_by(Person.id)
+                .order_by(Person.id)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return [(p, n) for p, n in rows]
+
+    def samples(
+        self, person_ids: list[int], embedder: str, source: str | None = "real"
+    ) -> dict[int, np.ndarray]:
+        """Each person's stored embeddings for one embedder, as (n, dim) arrays."""
+        query = select(FaceSample.person_id, FaceSample.embedding).where(
+            FaceSample.person_id.in_(person_ids), FaceSample.embedder == embedder
+        )
+        if source is not None:
+            query = query.where(FaceSample.source == source)
+        out: dict[int, list[np.ndarray]] = {}
+        with self.sessions() as session:
+            for person_id, blob in session.execute(query.order_by(FaceSample.id)):
+                out.setdefault(person_id, []).append(np.frombuffer(blob, dtype="<f4"))
+        return {k: np.stack(v) for k, v in out.items()}
+
+    def display_names(self, person_ids: list[int]) -> dict[int, str]:
+        with self.sessions() as session:
+            return dict(
+                session.execute(
+                    select(Person.id, Person.display_name).where(Person.id.in_(person_ids))
+                ).all()
+            )
 
     # --- deletion and retention ---------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 """Enrollment: a clip (file, camera, stream) or a photo folder in; the person's clean aligned faces,
-embeddings, pose coverage and per-frame quality table out. Later: the personal GAN and storage."""
+embeddings, pose coverage and per-frame quality table out, stored atomically. Later: the personal GAN."""
 
 from pathlib import Path
 
 from enroll.enrollment import DROP_REASONS, EnrollmentResult, FrameRecord, enroll_frames
 from enroll.pose import POSE_BINS, pose_bin, pose_coverage
 from enroll.sources import SampledFrames, read_live, read_photos, read_video
+from enroll.storage import save_enrollment
 from facegate.errors import SourceError
 from facegate.settings import Settings, get_settings
 from recognize import FacePipeline
@@ -70,4 +71,5 @@ __all__ = [
     "read_photos",
     "read_source",
     "read_video",
+    "save_enrollment",
 ]

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         description="Mean distance (average linkage) above which two groups of faces in one clip "
         "are different people; None uses the embedder's own value (dlib 0.7).",
     )
+    provisional_match_max_distance: float = Field(
+        0.5,
+        description="Until issue 5 calibrates the door decision: the nearest stored sample must be "
+        "this close for the provisional 'grant'. Stricter than dlib's pairwise 0.6, because the "
+        "minimum over a person's 40 samples compounds false matches.",
+    )
     max_other_person_share: float = Field(
         0.1,
         description="If more than this share of face frames shows someone else, the clip is refused.",

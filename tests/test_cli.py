@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
-SUBCOMMANDS = ["init", "enroll", "recognize", "serve", "demo"]
+SUBCOMMANDS = ["init", "enroll", "recognize", "serve", "demo", "db", "persons"]
 
 
 def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -19,6 +19,13 @@ def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
     )
 
 
+@pytest.fixture
+def initialised(tmp_path: Path) -> Path:
+    """A working directory whose ./facegate-data holds an up-to-date database."""
+    assert run("init", cwd=tmp_path).returncode == 0
+    return tmp_path
+
+
 def test_every_subcommand_has_help(tmp_path):
     top = run("--help", cwd=tmp_path)
     assert top.returncode == 0
@@ -26,47 +33,72 @@ def test_every_subcommand_has_help(tmp_path):
         assert name in top.stdout
         sub = run(name, "--help", cwd=tmp_path)
         assert sub.returncode == 0 and "Usage" in sub.stdout, name
+    for group, commands in {
+        "db": ["upgrade", "check", "purge"],
+        "persons": ["list", "delete"],
+    }.items():
+        for command in commands:
+            assert run(group, command, "--help", cwd=tmp_path).returncode == 0, (group, command)
     assert "--video" in run("enroll", "--help", cwd=tmp_path).stdout
     assert "--report" in run("recognize", "--help", cwd=tmp_path).stdout
 
 
-def test_init_creates_the_data_folder_named_in_the_environment(tmp_path):
+def test_init_creates_the_data_folder_and_schema_named_in_the_environment(tmp_path):
     target = tmp_path / "store"
     result = run("init", "--json", cwd=tmp_path, env={"FACEGATE_DATA_DIR": str(target)})
     assert result.returncode == 0
-    assert json.loads(result.stdout)["data_dir"] == str(target)
-    assert target.is_dir()
+    obj = json.loads(result.stdout)
+    assert obj["data_dir"] == str(target) and obj["schema"] == "0001"
+    assert (target / "facegate.db").is_file()
 
 
-def test_enroll_json_prints_one_object_with_the_summary_and_frame_table(tmp_path, data):
+def test_enroll_stores_the_person_and_prints_one_json_object(initialised, data):
     clip = data / "liveness_replay_pyimagesearch" / "real.mov"
-    result = run("enroll", "--name", "Door Tester", "--video", str(clip), "--json", cwd=tmp_path)
+    result = run("enroll", "--name", "Door Tester", "--video", str(clip), "--json", cwd=initialised)
     assert result.returncode == 0, result.stderr
     obj = json.loads(result.stdout)  # the whole of stdout is one JSON object
     summary = obj["enrollment"]
-    assert obj["ok"] is True and summary["name"] == "Door Tester"
+    assert obj["ok"] is True and summary["name"] == "Door Tester" and summary["person_id"] == 1
     assert min(summary["pose_coverage"].values()) >= 3
     assert len(obj["frames"]) == summary["frames_sampled"]
     assert {"frame_index", "time_s", "sharpness", "yaw_deg", "drop_reason", "selected"} <= set(
         obj["frames"][0]
     )
+    check = json.loads(run("db", "check", "--json", cwd=initialised).stdout)
+    assert check["ok"] and check["persons"] == 1 and check["samples"] == summary["faces_selected"]
+    listed = json.loads(run("persons", "list", "--json", cwd=initialised).stdout)["persons"]
+    assert [(p["id"], p["display_name"]) for p in listed] == [(1, "Door Tester")]
+    assert run("persons", "delete", "1", cwd=initialised).returncode == 0
+    check = json.loads(run("db", "check", "--json", cwd=initialised).stdout)
+    assert check["ok"] and check["persons"] == 0 and check["samples"] == 0
+    again = run("persons", "delete", "1", "--json", cwd=initialised)
+    assert again.returncode == 1 and json.loads(again.stdout)["error"]["code"] == "person_not_found"
 
 
-def test_enroll_prints_the_summary_for_people(tmp_path, data):
+def test_enroll_prints_the_summary_for_people(initialised, data):
     clip = data / "liveness_replay_pyimagesearch" / "real.mov"
-    result = run("enroll", "--name", "Door Tester", "--video", str(clip), "--frames", cwd=tmp_path)
+    result = run(
+        "enroll", "--name", "Door Tester", "--video", str(clip), "--frames", cwd=initialised
+    )
     assert result.returncode == 0, result.stderr
+    assert "enrolled 'Door Tester' as person 1" in result.stdout
     assert "pose coverage (good faces): left" in result.stdout
     assert "dropped:" in result.stdout and "selected" in result.stdout
 
 
+def test_enroll_refuses_a_database_without_schema_and_names_the_command(tmp_path, data):
+    clip = data / "liveness_replay_pyimagesearch" / "real.mov"
+    result = run("enroll", "--name", "x", "--video", str(clip), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "schema_out_of_date" in result.stderr and "facegate db upgrade" in result.stderr
+
+
 @pytest.mark.parametrize("as_json", [False, True])
-def test_a_bad_clip_is_an_error_message_not_a_traceback(tmp_path, as_json):
-    bad = tmp_path / "clip.mp4"
+def test_a_bad_clip_is_an_error_message_not_a_traceback(initialised, as_json):
+    bad = initialised / "clip.mp4"
     bad.write_text("this is not a video")
-    result = run(
-        "enroll", "--name", "x", "--video", str(bad), *(["--json"] if as_json else []), cwd=tmp_path
-    )
+    flags = ["--json"] if as_json else []
+    result = run("enroll", "--name", "x", "--video", str(bad), *flags, cwd=initialised)
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     if as_json:
@@ -81,8 +113,8 @@ def test_a_bad_clip_is_an_error_message_not_a_traceback(tmp_path, as_json):
         assert result.stderr.startswith("error [not_a_video]:")
 
 
-def test_enroll_needs_exactly_one_source(tmp_path):
-    result = run("enroll", "--name", "x", cwd=tmp_path)
+def test_enroll_needs_exactly_one_source(initialised):
+    result = run("enroll", "--name", "x", cwd=initialised)
     assert result.returncode == 1 and "exactly one source" in result.stderr
 
 
@@ -94,11 +126,18 @@ def test_stages_from_later_issues_say_so_and_fail_closed(tmp_path):
 
 
 def test_the_demo_enrolls_and_answers_door_queries_from_shipped_faces(tmp_path):
-    result = run("demo", "--json", cwd=tmp_path, env={"FACEGATE_DATA_DIR": str(tmp_path / "d")})
+    env = {"FACEGATE_DATA_DIR": str(tmp_path / "d")}
+    result = run("demo", "--json", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     obj = json.loads(result.stdout)
-    decisions = [q["decision"] for q in obj["queries"]]
-    assert decisions == ["grant", "unknown", "no_face"]
-    granted, stranger = obj["queries"][0], obj["queries"][1]
+    assert [q["decision"] for q in obj["queries"]] == ["grant", "unknown", "no_face"]
+    granted, stranger = obj["queries"][0]["candidates"][0], obj["queries"][1]["candidates"][0]
     assert granted["nearest_distance"] < 0.4 < 0.6 < stranger["nearest_distance"]
+    assert obj["queries"][0]["person"] == "Eileen Collins (astronaut)"
+    assert obj["queries"][1]["person"] is None
     assert any("issue 5" in p for p in obj["pending"])
+    # a second run replaces the demo's person instead of piling up copies
+    again = json.loads(run("demo", "--json", cwd=tmp_path, env=env).stdout)
+    assert again["enrollment"]["person_id"] == obj["enrollment"]["person_id"] + 1
+    listed = json.loads(run("persons", "list", "--json", cwd=tmp_path, env=env).stdout)
+    assert len(listed["persons"]) == 1

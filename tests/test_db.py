@@ -407,3 +407,35 @@ def test_purge_applies_the_retention_settings(store):
             for e in session.scalars(select(AccessEvent))
         )
     assert left == [(now - timedelta(days=45), None), (now - timedelta(days=1), b"img")]
+
+
+def test_the_migrations_build_exactly_the_models(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from db.models import Base
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_person_ids_are_never_reused(store):
+    rng = np.random.default_rng(9)
+    first = store.add_person("a", "dlib", "test", *person(rng))
+    store.delete_person(first)
+    second = store.add_person("b", "dlib", "test", *person(rng))
+    assert second > first
+
+
+def test_a_duplicate_external_id_is_refused_and_stores_nothing(store):
+    from db import DuplicatePersonError
+
+    rng = np.random.default_rng(10)
+    store.add_person("a", "dlib", "test", *person(rng), external_id="E-9")
+    with pytest.raises(DuplicatePersonError, match="E-9"):
+        store.add_person("b", "dlib", "test", *person(rng), external_id="E-9")
+    assert counts(store)["persons"] == 1 and store.artifacts.pending() == []
+    assert store.check().clean

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.CheckConstraint("status in ('active', 'suspended')", name="person_status"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("external_id"),
+        sqlite_autoincrement=True,
     )
     store_state = op.create_table(
         "store_state",

@@ -1,0 +1,34 @@
+"""The shortlist: the enrolled persons nearest to a query face, from the FAISS index, with their
+nearest stored sample's distance (the embedder's own metric) for the decision that follows."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from db import Store
+from recognize.pipeline import face_distance
+
+
+@dataclass(frozen=True)
+class Candidate:
+    person_id: int
+    display_name: str
+    template_similarity: float  # cosine to the person's template, from the index
+    nearest_distance: float  # to the person's nearest real sample, in the embedder's metric
+
+
+def shortlist(store: Store, embedder: str, vector: np.ndarray, k: int = 10) -> list[Candidate]:
+    """Up to k candidates, nearest sample first."""
+    similarities, ids = store.index(embedder).search(vector, k)
+    found = [(int(i), float(s)) for i, s in zip(ids[0], similarities[0], strict=True) if i >= 0]
+    if not found:
+        return []
+    person_ids = [i for i, _ in found]
+    samples = store.samples(person_ids, embedder)
+    names = store.display_names(person_ids)
+    candidates = [
+        Candidate(i, names.get(i, "?"), s, float(face_distance(vector, samples[i]).min()))
+        for i, s in found
+        if i in samples
+    ]
+    return sorted(candidates, key=lambda c: c.nearest_distance)
