@@ -1,5 +1,5 @@
 # `make demo [CLIP=path/to/clip.mp4]` and `make test`: the README's two commands.
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench bench-store
 
 setup:
 	./scripts/setup
@@ -15,3 +15,6 @@ lint: setup
 
 bench: setup
 	.venv/bin/python benchmarks/face_pipeline.py
+
+bench-store: setup
+	.venv/bin/python benchmarks/store.py

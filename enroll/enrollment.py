@@ -164,7 +164,6 @@ def enroll_frames(
             f"the clip is {sampled.duration_s:.1f} s long; enrollment needs at least "
             f"{s.min_clip_seconds:.0f} s of the person slowly turning their head left and right"
         )
-    frames = sampled.frames
     records = [
         FrameRecord(
             frame_index=sampled.frame_indices[i],
@@ -172,18 +171,87 @@ def enroll_frames(
             faces_found=0,
             name=sampled.names[i] if photos else None,
         )
-        for i in range(len(frames))
+        for i in range(len(sampled.frames))
     ]
+    candidates = _measure_faces(sampled, pipeline, records, s)
+    crops = [pipeline.align(sampled.frames[c.frame], c.detection) for c in candidates]
+    vectors = pipeline.embed(crops)
+    chosen, warnings = _pick_person(sampled, candidates, vectors, records, pipeline, s)
 
-    # 1. every face, measured. Identity is judged on every confidently detected face big enough
-    # to embed; brightness and sharpness only decide which of the person's faces are kept.
+    # the person's faces that fail the quality gate are dropped with their reason
+    for i, j in list(chosen.items()):
+        reason = quality_issue(candidates[j].quality, s)
+        if reason is not None:
+            records[i].drop_reason = reason
+            del chosen[i]
+    kept = sorted(chosen)
+    for i in kept:
+        records[i].pose_bin = pose_bin(candidates[chosen[i]].quality.yaw_deg, s)
+    needed = s.enroll_min_photos if photos else s.enroll_min_faces
+    if len(kept) < needed:
+        raise _poor_quality(records, sampled, needed)
+
+    # pose coverage: the clip must show the head turned both ways and facing the camera
+    yaws = np.array([candidates[chosen[i]].quality.yaw_deg for i in kept])
+    coverage = pose_coverage(list(yaws), s)
+    gaps = missing_bins(coverage, s)
+    if gaps and (not photos or s.photos_require_pose_coverage):
+        raise InsufficientHeadTurnError(_head_turn_message(coverage, gaps, yaws, s))
+    if gaps:
+        warnings.append(
+            f"photos show too few faces {', '.join(gaps)}; recognition of turned heads may suffer"
+        )
+
+    # a diverse set of at most K
+    picks = select_diverse(
+        vectors[[chosen[i] for i in kept]],
+        yaws,
+        [records[i].pose_bin for i in kept],
+        np.array([candidates[chosen[i]].quality.sharpness for i in kept]),
+        s.enroll_max_faces,
+    )
+    picked_frames = [kept[p] for p in picks]
+    for i in kept:
+        records[i].selected = i in picked_frames
+        records[i].drop_reason = None if records[i].selected else "not_selected"
+    rows = [chosen[i] for i in picked_frames]
+    return EnrollmentResult(
+        name=name,
+        source=sampled.source,
+        source_kind=sampled.kind,
+        frames_read=sampled.frames_read,
+        duration_s=sampled.duration_s,
+        embedder=pipeline.embedder.name,
+        embedder_version=pipeline.embedder.version,
+        crops_gan=np.stack(
+            [
+                pipeline.align(
+                    sampled.frames[candidates[j].frame], candidates[j].detection, s.gan_crop_px
+                )
+                for j in rows
+            ]
+        ),
+        crops_embedder=np.stack([crops[j] for j in rows]),
+        embeddings=vectors[rows],
+        yaws_deg=yaws[picks],
+        frames=records,
+        pose_coverage=coverage,
+        warnings=warnings,
+    )
+
+
+def _measure_faces(
+    sampled: SampledFrames, pipeline: FacePipeline, records: list[FrameRecord], s: Settings
+) -> list[_Candidate]:
+    """Every face of every frame, measured. Identity is judged on every confidently detected face
+    big enough to embed; brightness and sharpness later decide which of the person's are kept."""
     candidates: list[_Candidate] = []
-    for i, found in enumerate(pipeline.detect(frames)):
+    for i, found in enumerate(pipeline.detect(sampled.frames)):
         records[i].faces_found = len(found)
         if not found:
             records[i].drop_reason = "no_face"
             continue
-        measured = [_Candidate(i, d, measure_quality(frames[i], d)) for d in found]
+        measured = [_Candidate(i, d, measure_quality(sampled.frames[i], d)) for d in found]
         embeddable = [
             c
             for c in measured
@@ -193,16 +261,23 @@ def enroll_frames(
         if not embeddable:  # the largest face says why this frame gives nothing
             records[i].quality = measured[0].quality
             records[i].drop_reason = quality_issue(measured[0].quality, s)
-
-    face_frames = sum(1 for r in records if r.faces_found)
-    if face_frames == 0:
+    if not any(r.faces_found for r in records):
         raise _no_face(sampled, s)
     if not candidates:
         raise _poor_quality(records, sampled, needed=1)
+    return candidates
 
-    # 2. who is who: the enrolled person is the identity seen in the most frames
-    crops = [pipeline.align(frames[c.frame], c.detection) for c in candidates]
-    vectors = pipeline.embed(crops)
+
+def _pick_person(
+    sampled: SampledFrames,
+    candidates: list[_Candidate],
+    vectors: np.ndarray,
+    records: list[FrameRecord],
+    pipeline: FacePipeline,
+    s: Settings,
+) -> tuple[dict[int, int], list[str]]:
+    """The enrolled person is the identity seen in the most frames: their face in each frame
+    (frame -> candidate index), and warnings. Refuses a source where others take turns."""
     labels = _identities(
         vectors, s.identity_cluster_distance or pipeline.embedder.identity_cluster_distance
     )
@@ -211,22 +286,24 @@ def enroll_frames(
         frames_of.setdefault(int(label), set()).add(c.frame)
     person = max(frames_of, key=lambda lab: (len(frames_of[lab]), -min(frames_of[lab])))
     centroid = vectors[labels == person].mean(0)
+    distance = np.linalg.norm(vectors - centroid, axis=1)
 
-    chosen: dict[int, int] = {}  # frame -> candidate index of the person's face there
+    chosen: dict[int, int] = {}
     for j, c in enumerate(candidates):
-        if labels[j] != person:
-            continue
-        best = chosen.get(c.frame)
-        if best is None or np.linalg.norm(vectors[j] - centroid) < np.linalg.norm(
-            vectors[best] - centroid
+        if labels[j] == person and (
+            c.frame not in chosen or distance[j] < distance[chosen[c.frame]]
         ):
             chosen[c.frame] = j
+    for i, j in chosen.items():
+        records[i].quality = candidates[j].quality
+
+    photos = sampled.kind == "photos"
+    who = "photos" if photos else "frames"
+    face_frames = sum(1 for r in records if r.faces_found)
     others = sorted({c.frame for c in candidates} - set(chosen))
     warnings: list[str] = []
-    who = "photos" if photos else "frames"
     if others:
-        share = len(others) / face_frames
-        if share > s.max_other_person_share and len(others) >= 2:
+        if len(others) / face_frames > s.max_other_person_share and len(others) >= 2:
             where = (
                 ", ".join(sampled.names[i] for i in others[:6])
                 if photos
@@ -243,67 +320,7 @@ def enroll_frames(
     bystanders = sum(1 for i in chosen if sum(1 for c in candidates if c.frame == i) > 1)
     if bystanders:
         warnings.append(f"another face was also visible in {bystanders} {who}")
-    for i, j in list(chosen.items()):
-        records[i].quality = candidates[j].quality
-        reason = quality_issue(candidates[j].quality, s)
-        if reason is not None:
-            records[i].drop_reason = reason
-            del chosen[i]
-
-    kept = sorted(chosen)
-    for i in kept:
-        records[i].pose_bin = pose_bin(candidates[chosen[i]].quality.yaw_deg, s)
-    needed = s.enroll_min_photos if photos else s.enroll_min_faces
-    if len(kept) < needed:
-        raise _poor_quality(records, sampled, needed)
-
-    # 3. pose coverage: the clip must show the head turned both ways and facing the camera
-    yaws = np.array([candidates[chosen[i]].quality.yaw_deg for i in kept])
-    coverage = pose_coverage(list(yaws), s)
-    gaps = missing_bins(coverage, s)
-    if gaps and (not photos or s.photos_require_pose_coverage):
-        raise InsufficientHeadTurnError(_head_turn_message(coverage, gaps, yaws, s))
-    if gaps:
-        warnings.append(
-            f"photos cover too few faces {', '.join(gaps)}; recognition of turned heads may suffer"
-        )
-
-    # 4. a diverse set of at most K
-    picks = select_diverse(
-        vectors[[chosen[i] for i in kept]],
-        yaws,
-        [records[i].pose_bin for i in kept],
-        np.array([candidates[chosen[i]].quality.sharpness for i in kept]),
-        s.enroll_max_faces,
-    )
-    picked_frames = [kept[p] for p in picks]
-    for i in kept:
-        records[i].drop_reason = None if i in picked_frames else "not_selected"
-        records[i].selected = i in picked_frames
-    for i in picked_frames:
-        records[i].drop_reason = None
-    rows = [chosen[i] for i in picked_frames]
-    return EnrollmentResult(
-        name=name,
-        source=sampled.source,
-        source_kind=sampled.kind,
-        frames_read=sampled.frames_read,
-        duration_s=sampled.duration_s,
-        embedder=pipeline.embedder.name,
-        embedder_version=pipeline.embedder.version,
-        crops_gan=np.stack(
-            [
-                pipeline.align(frames[candidates[j].frame], candidates[j].detection, s.gan_crop_px)
-                for j in rows
-            ]
-        ),
-        crops_embedder=np.stack([crops[j] for j in rows]),
-        embeddings=vectors[rows],
-        yaws_deg=yaws[picks],
-        frames=records,
-        pose_coverage=coverage,
-        warnings=warnings,
-    )
+    return chosen, warnings
 
 
 def _no_face(sampled: SampledFrames, s: Settings) -> Exception:

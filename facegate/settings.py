@@ -23,8 +23,9 @@ class Settings(BaseSettings):
         "None uses SQLite at DATA_DIR/facegate.db.",
     )
     index_approximate_above: int = Field(
-        50_000,
-        description="Above this many persons the FAISS index is IVF (approximate), else exact.",
+        100_000,
+        description="Above this many persons the FAISS index is IVF (approximate), else exact "
+        "(exact top-10 measured at 10 ms for 100k persons, 512-d, one CPU thread).",
     )
     index_nprobe: int = Field(
         16, description="IVF lists searched per query (recall against speed)."

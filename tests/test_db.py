@@ -194,8 +194,9 @@ def test_an_enrollment_stores_samples_artifacts_and_index_together(store):
     assert store.check().clean
 
 
-@pytest.mark.parametrize("step", ["stage", "staged", "rows", "commit"])
-def test_a_failure_before_the_commit_leaves_nothing(store, step):
+def enroll_failing_at(store: Store, step: str) -> None:
+    """Enroll one person with an exception injected at `step` of add_person."""
+
     def fault(name: str) -> None:
         if name == step:
             raise RuntimeError(f"injected at {name}")
@@ -203,6 +204,11 @@ def test_a_failure_before_the_commit_leaves_nothing(store, step):
     samples, artifacts = person(np.random.default_rng(0))
     with pytest.raises(RuntimeError, match="injected"):
         store.add_person("Half", "dlib", "test", samples, artifacts, fault=fault)
+
+
+@pytest.mark.parametrize("step", ["stage", "staged", "rows", "commit"])
+def test_a_failure_before_the_commit_leaves_nothing(store, step):
+    enroll_failing_at(store, step)
     assert counts(store) == {"persons": 0, "samples": 0, "artifacts": 0}
     assert list(store.artifacts.files()) == [] and store.artifacts.pending() == []
     assert store.db_version() == 0
@@ -211,13 +217,7 @@ def test_a_failure_before_the_commit_leaves_nothing(store, step):
 
 @pytest.mark.parametrize("step", ["committed", "published"])
 def test_a_failure_after_the_commit_leaves_a_whole_person(store, store_settings, db_url, step):
-    def fault(name: str) -> None:
-        if name == step:
-            raise RuntimeError(f"injected at {name}")
-
-    samples, artifacts = person(np.random.default_rng(0))
-    with pytest.raises(RuntimeError, match="injected"):
-        store.add_person("Whole", "dlib", "test", samples, artifacts, fault=fault)
+    enroll_failing_at(store, step)
     assert counts(store) == {"persons": 1, "samples": 6, "artifacts": 2}
     assert len(list(store.artifacts.files())) == 2
     reopened = Store(store_settings, url=db_url)  # recovery brings the index up to date
