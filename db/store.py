@@ -93,6 +93,7 @@ class Store:
         self.artifacts = ArtifactStore(data_dir / "artifacts")
         self.index_dir = data_dir / "index"
         self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._indexes: dict[str, VectorIndex] = {}  # loaded once per database version
         self.recover()
 
     def close(self) -> None:
@@ -373,12 +374,18 @@ class Store:
             return self._rebuild_locked(embedder)
 
     def index(self, embedder: str) -> VectorIndex:
-        """The persisted index, rebuilt first when it is missing or behind the database."""
+        """The index for queries: kept in memory while the database version stands still, else
+        loaded from its file, or rebuilt when that is missing or behind the database."""
+        version = self.db_version()
+        cached = self._indexes.get(embedder)
+        if cached is not None and cached.meta.db_version == version:
+            return cached
         with self._index_lock(embedder):
             index = VectorIndex.load(self.index_dir, embedder)
-            if index is None or index.meta.db_version != self.db_version():
+            if index is None or index.meta.db_version != version:
                 index = self._rebuild_locked(embedder)
-            return index
+        self._indexes[embedder] = index
+        return index
 
     # --- recovery and consistency -------------------------------------------------------------
 

@@ -439,3 +439,13 @@ def test_a_duplicate_external_id_is_refused_and_stores_nothing(store):
         store.add_person("b", "dlib", "test", *person(rng), external_id="E-9")
     assert counts(store)["persons"] == 1 and store.artifacts.pending() == []
     assert store.check().clean
+
+
+def test_queries_reuse_the_loaded_index_until_the_database_changes(store):
+    rng = np.random.default_rng(12)
+    store.add_person("a", "dlib", "test", *person(rng))
+    first = store.index("dlib")
+    assert store.index("dlib") is first
+    new = store.add_person("b", "dlib", "test", *person(rng))
+    second = store.index("dlib")
+    assert second is not first and new in second.vectors_by_id()
