@@ -47,6 +47,20 @@ def pipeline():
     return FacePipeline(Settings(_env_file=None))
 
 
+@pytest.fixture(scope="session")
+def real_clip(data):
+    """The turning-head enrollment clip of one live person."""
+    return data / "liveness_replay_pyimagesearch" / "real.mov"
+
+
+@pytest.fixture(scope="session")
+def enrolled(real_clip, pipeline):
+    """That clip enrolled once for the whole session."""
+    from enroll import enroll
+
+    return enroll("Test Person", video=real_clip, settings=pipeline.settings, pipeline=pipeline)
+
+
 def read_rgb(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # greyscale files come back as 3 channels
     assert image is not None, f"cannot read {path}"

@@ -23,16 +23,6 @@ from facegate.errors import (
 from tests.conftest import read_clip, write_clip
 
 
-@pytest.fixture(scope="session")
-def real_clip(data):
-    return data / "liveness_replay_pyimagesearch" / "real.mov"
-
-
-@pytest.fixture(scope="session")
-def enrolled(real_clip, pipeline):
-    return enroll("Test Person", video=real_clip, settings=pipeline.settings, pipeline=pipeline)
-
-
 def test_a_real_turning_head_clip_enrolls_with_full_pose_coverage(enrolled, pipeline):
     s = pipeline.settings
     summary = enrolled.summary()
