@@ -7,6 +7,7 @@ from enroll.enrollment import DROP_REASONS, EnrollmentResult, FrameRecord, enrol
 from enroll.pose import POSE_BINS, pose_bin, pose_coverage
 from enroll.sources import SampledFrames, read_live, read_photos, read_video
 from enroll.storage import save_enrollment
+from enroll.synthesis import SampleAssessment, assess_samples
 from facegate.errors import SourceError
 from facegate.settings import Settings, get_settings
 from recognize import FacePipeline
@@ -61,8 +62,10 @@ __all__ = [
     "DROP_REASONS",
     "POSE_BINS",
     "EnrollmentResult",
+    "SampleAssessment",
     "FrameRecord",
     "SampledFrames",
+    "assess_samples",
     "enroll",
     "enroll_frames",
     "pose_bin",

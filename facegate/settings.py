@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     photos_require_pose_coverage: bool = Field(
         False, description="Enforce pose coverage for a photo folder too (clips always enforce it)."
     )
+    sample_identity_max_distance: float | None = Field(
+        None,
+        description="A synthesized sample verifies as the person when its median distance to their "
+        "real samples is within this; None uses the embedder's same-person distance (dlib 0.6).",
+    )
+    collapse_diversity_ratio: float = Field(
+        0.5,
+        description="Samples less varied than this share of the real crops' diversity flag mode collapse.",
+    )
     enroll_min_faces: int = Field(8, description="Fewer good faces than this refuses a clip.")
     enroll_min_photos: int = Field(1, description="Fewer usable photos than this refuses a folder.")
     enroll_max_faces: int = Field(40, description="At most this many diverse faces are kept (K).")
