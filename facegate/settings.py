@@ -104,7 +104,8 @@ class Settings(BaseSettings):
         0.5,
         description="Until issue 5 calibrates the door decision: the nearest stored sample must be "
         "this close for the provisional 'grant'. Stricter than dlib's pairwise 0.6, because the "
-        "minimum over a person's 40 samples compounds false matches.",
+        "minimum over a person's 40 samples compounds false matches (measured: 16.1% of other "
+        "people's faces come within 0.6 of someone's 40 samples, 1.15% within 0.5).",
     )
     max_other_person_share: float = Field(
         0.1,

@@ -5,8 +5,8 @@ anchors it (VAE-GAN), and the discriminator that becomes the person's verifier. 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import spectral_norm
 
 
 @dataclass
@@ -92,6 +92,35 @@ class Encoder(nn.Module):
         return self.mu(h).flatten(1), self.logvar(h).flatten(1)
 
 
+class SNConv2d(nn.Conv2d):
+    """A convolution whose weight is divided by its largest singular value, estimated by one power
+    iteration per training forward (Miyato et al., as torch.nn.utils.spectral_norm). Written out so
+    that it also runs under torch.func.vmap with stacked parameters: the estimate `u` is a buffer
+    updated with copy_, never through an `out=` argument."""
+
+    def __init__(self, *args, eps: float = 1e-12, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eps = eps
+        u = torch.randn(self.weight.shape[0])
+        self.register_buffer("u", u / u.norm().clamp_min(eps))
+
+    def normalised_weight(self) -> torch.Tensor:
+        w = self.weight.flatten(1)
+        u = self.u
+        if self.training:
+            with torch.no_grad():
+                v = F.normalize(w.t() @ u, dim=0, eps=self.eps)
+                u_new = F.normalize(w @ v, dim=0, eps=self.eps)
+                self.u.copy_(u_new)
+            u = u_new
+        v = F.normalize(w.t() @ u, dim=0, eps=self.eps).detach()
+        sigma = u.detach() @ (w @ v)
+        return self.weight / sigma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.normalised_weight(), None, self.stride, self.padding)
+
+
 class Discriminator(nn.Module):
     """Image -> one logit. Spectral normalisation (optional) instead of batch norm, so the same
     network can later score single frames as the person's verifier."""
@@ -101,8 +130,8 @@ class Discriminator(nn.Module):
         ndf = cfg.ndf
 
         def conv(cin: int, cout: int, k: int = 4, s: int = 2, p: int = 1) -> nn.Module:
-            layer = nn.Conv2d(cin, cout, k, s, p, bias=False)
-            return spectral_norm(layer) if cfg.spectral_norm else layer
+            kind = SNConv2d if cfg.spectral_norm else nn.Conv2d
+            return kind(cin, cout, k, s, p, bias=False)
 
         self.main = nn.Sequential(
             # input is (nc) x 64 x 64
