@@ -49,8 +49,9 @@ Progress = Callable[[int, int, dict[str, float]], None]  # (step, total, latest 
 
 
 def to_tensor(crops: np.ndarray) -> torch.Tensor:
-    """(N, 64, 64, 3) uint8 RGB -> (N, 3, 64, 64) float in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    """(N, 64, 64, 3) uint8 RGB -> (N, 3, 64, 64) in [-1, 1], in torch's default float type."""
+    x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
+    return x.to(torch.get_default_dtype()) / 127.5 - 1.0
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
