@@ -52,7 +52,9 @@ def folder_crops(folder: Path, pipeline: FacePipeline, size: int = 64) -> np.nda
         if found:
             crops.append(pipeline.align(frame, found[0], size))
     if not crops:
-        raise ValueError(f"impostor_bank_dir {folder}: no face found in {len(photos.frames)} photos")
+        raise ValueError(
+            f"impostor_bank_dir {folder}: no face found in {len(photos.frames)} photos"
+        )
     return np.stack(crops)
 
 

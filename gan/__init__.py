@@ -1,6 +1,6 @@
-"""Personal DCGANs, personal discriminators and the general discriminator (issue 4; so far the
-networks, augmentation and training; not yet identity checks, the verifier or the general
-discriminator).
+"""Personal DCGANs, personal discriminators and the general discriminator (issue 4): the networks,
+augmentation, single and batched training (train.py, batched.py), the calibrated personal verifier
+(verifier.py) and the general discriminator with presentation-attack simulations (general.py).
 
 Imports nothing from enroll/, recognize/, db/ or api/.
 """

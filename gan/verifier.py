@@ -10,6 +10,7 @@ the face can.
 
 import copy
 import io
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -59,8 +60,9 @@ class VerifierReport:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
 
-class PersonalVerifier(nn.Module):
-    """A discriminator and its Platt calibration: forward gives calibrated logits."""
+class CalibratedDiscriminator(nn.Module):
+    """A discriminator and its Platt calibration: forward gives calibrated logits. A person's
+    verifier (grey input) and the general discriminator (colour) are both one of these."""
 
     def __init__(self, net: DCGANConfig, greyscale: bool = False):
         super().__init__()
@@ -89,13 +91,13 @@ class PersonalVerifier(nn.Module):
         """fp16 weights with the architecture: what the artifact store keeps."""
         buffer = io.BytesIO()
         state = {k: v.detach().half().cpu() for k, v in self.state_dict().items()}
-        torch.save(
-            {"net": asdict(self.net), "greyscale": self.greyscale, "state": state}, buffer
-        )
+        torch.save({"net": asdict(self.net), "greyscale": self.greyscale, "state": state}, buffer)
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, device: torch.device | str = "cpu") -> "PersonalVerifier":
+    def from_bytes(
+        cls, data: bytes, device: torch.device | str = "cpu"
+    ) -> "CalibratedDiscriminator":
         saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         model = cls(DCGANConfig(**saved["net"]), bool(saved["greyscale"]))
         model.load_state_dict({k: v.float() for k, v in saved["state"].items()})
@@ -132,7 +134,9 @@ def platt_fit(scores: np.ndarray, labels: np.ndarray, iterations: int = 100) -> 
 
     def closure():
         opt.zero_grad()
-        loss = (weight * F.binary_cross_entropy_with_logits(ab[0] * s + ab[1], target, reduction="none")).sum()
+        loss = (
+            weight * F.binary_cross_entropy_with_logits(ab[0] * s + ab[1], target, reduction="none")
+        ).sum()
         loss.backward()
         return loss
 
@@ -141,26 +145,80 @@ def platt_fit(scores: np.ndarray, labels: np.ndarray, iterations: int = 100) -> 
     return float(a), float(b)
 
 
-def _split_negatives(
-    n: int, groups: np.ndarray | None, cfg: VerifierConfig, rng: torch.Generator
+def holdout_split(
+    n: int, groups: np.ndarray | None, share: float, rng: torch.Generator, what: str = "negatives"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the held-out and the training negatives: a share of whole identities when
-    labels are given (at least 4 faces held out and some left to train on), else of faces."""
+    """Indices of the held-out and the training items: a share of whole identities when labels
+    are given (at least 4 items held out and some left to train on), else of items."""
     order = torch.randperm(n, generator=rng).numpy()
     if groups is None:
-        k = max(4, int(round(n * cfg.holdout_negative_share)))
+        k = max(4, int(round(n * share)))
         return order[:k], order[k:]
     groups = np.asarray(groups)
     labels = np.unique(groups)
     labels = labels[torch.randperm(len(labels), generator=rng).numpy()]
     held = np.zeros(n, bool)
     for label in labels:
-        if held.sum() >= max(4, n * cfg.holdout_negative_share):
+        if held.sum() >= max(4, n * share):
             break
         held |= groups == label
     if held.all():
-        raise ValueError("the negatives need more than one identity to hold some out")
+        raise ValueError(f"the {what} need more than one identity to hold some out")
     return np.flatnonzero(held), np.flatnonzero(~held)
+
+
+def fit_discriminator(
+    model: CalibratedDiscriminator,
+    positives: torch.Tensor,
+    negatives: list[tuple[torch.Tensor, float]],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    rng: torch.Generator,
+    augment: Callable[[torch.Tensor], torch.Tensor],
+    extra_positives: tuple[torch.Tensor, float] | None = None,
+) -> list[float]:
+    """Train `model.discriminator` with binary cross-entropy on balanced batches: half drawn
+    from `positives` (a share from `extra_positives` when given), half from the negative pools
+    in their shares. Returns the loss per step."""
+    model.train()
+    opt = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
+    half = batch_size // 2
+
+    def draw(pool: torch.Tensor, k: int) -> torch.Tensor:
+        return pool[torch.randint(len(pool), (k,), generator=rng)]
+
+    n_extra = int(round(half * extra_positives[1])) if extra_positives is not None else 0
+    counts = [int(round(half * share)) for _, share in negatives]
+    counts[0] += half - sum(counts)
+    y = torch.cat([torch.ones(half), torch.zeros(half)]).to(positives.device)
+    curve = []
+    for _ in range(steps):
+        batch = [draw(positives, half - n_extra)]
+        if n_extra:
+            batch.append(draw(extra_positives[0], n_extra))
+        batch += [draw(pool, k) for (pool, _), k in zip(negatives, counts, strict=True) if k]
+        loss = F.binary_cross_entropy_with_logits(model.score(augment(torch.cat(batch))), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        curve.append(loss.item())
+    model.eval()
+    return curve
+
+
+@torch.no_grad()
+def calibrate(
+    model: CalibratedDiscriminator, positives: torch.Tensor, negatives: torch.Tensor
+) -> tuple[float, float]:
+    """Platt-fit the model on held-out crops (stored in it); (AUC, EER) of its raw scores."""
+    s_pos = model.score(positives).cpu().numpy()
+    s_neg = model.score(negatives).cpu().numpy()
+    a, b = platt_fit(
+        np.concatenate([s_pos, s_neg]), np.r_[np.ones(len(s_pos)), np.zeros(len(s_neg))]
+    )
+    model.platt.copy_(torch.tensor([a, b]))
+    return roc_auc(s_pos, s_neg), equal_error_rate(s_pos, s_neg)[0]
 
 
 def train_verifier(
@@ -172,7 +230,7 @@ def train_verifier(
     negative_groups: np.ndarray | None = None,
     config: VerifierConfig | None = None,
     device: torch.device | str = "cpu",
-) -> tuple[PersonalVerifier, VerifierReport]:
+) -> tuple[CalibratedDiscriminator, VerifierReport]:
     """Fine-tune a copy of `discriminator` on (N, 64, 64, 3) uint8 crops. The person's real crops
     are split: every `holdout_every`-th is held out with a share of the negatives, for the AUC,
     the EER and the Platt fit. With `negative_groups` (one identity label per negative), whole
@@ -188,43 +246,35 @@ def train_verifier(
     torch.manual_seed(cfg.seed)
 
     held = np.arange(len(positives)) % cfg.holdout_every == cfg.holdout_every - 1
-    neg_held, neg_train = _split_negatives(len(negatives), negative_groups, cfg, rng)
+    neg_held, neg_train = holdout_split(
+        len(negatives), negative_groups, cfg.holdout_negative_share, rng
+    )
 
     pos = to_tensor(positives[~held]).to(device)
     neg = to_tensor(negatives[neg_train]).to(device)
     syn = to_tensor(synthetic).to(device) if synthetic is not None and len(synthetic) else None
 
-    model = PersonalVerifier(net, cfg.greyscale).to(device)
+    model = CalibratedDiscriminator(net, cfg.greyscale).to(device)
     model.discriminator.load_state_dict(copy.deepcopy(discriminator.state_dict()))
-    model.train()
-    opt = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    half = cfg.batch_size // 2
-    n_syn = int(round(half * cfg.synthetic_share)) if syn is not None else 0
-    curve = []
-    for _ in range(cfg.steps):
-        batch = [pos[torch.randint(len(pos), (half - n_syn,), generator=rng)]]
-        if n_syn:
-            batch.append(syn[torch.randint(len(syn), (n_syn,), generator=rng)])
-        batch.append(neg[torch.randint(len(neg), (half,), generator=rng)])
-        x = _augment(torch.cat(batch), rng, cfg)
-        y = torch.cat([torch.ones(half), torch.zeros(half)]).to(device)
-        loss = F.binary_cross_entropy_with_logits(model.score(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        curve.append(loss.item())
-    model.eval()
-
-    with torch.no_grad():
-        s_pos = model.score(to_tensor(positives[held]).to(device)).cpu().numpy()
-        s_neg = model.score(to_tensor(negatives[neg_held]).to(device)).cpu().numpy()
-    a, b = platt_fit(
-        np.concatenate([s_pos, s_neg]), np.r_[np.ones(len(s_pos)), np.zeros(len(s_neg))]
+    curve = fit_discriminator(
+        model,
+        pos,
+        [(neg, 1.0)],
+        cfg.steps,
+        cfg.batch_size,
+        cfg.lr,
+        rng,
+        lambda x: _augment(x, rng, cfg),
+        extra_positives=(syn, cfg.synthetic_share) if syn is not None else None,
     )
-    model.platt.copy_(torch.tensor([a, b]))
-    eer, _ = equal_error_rate(s_pos, s_neg)
+    auc, eer = calibrate(
+        model,
+        to_tensor(positives[held]).to(device),
+        to_tensor(negatives[neg_held]).to(device),
+    )
+    a, b = model.platt.tolist()
     report = VerifierReport(
-        auc=roc_auc(s_pos, s_neg),
+        auc=auc,
         eer=eer,
         platt_a=a,
         platt_b=b,

@@ -1,6 +1,7 @@
 """Shared fixtures: the real face data in ../shared/data, one face pipeline, a clean settings object."""
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -59,6 +60,60 @@ def enrolled(real_clip, pipeline):
     from enroll import enroll
 
     return enroll("Test Person", video=real_clip, settings=pipeline.settings, pipeline=pipeline)
+
+
+@dataclass
+class Faces:
+    crops: np.ndarray  # (N, 64, 64, 3) uint8, aligned like enrollment crops
+    identity: np.ndarray  # (N,) one label per face
+
+
+def _faces(folders: list[Path], pipeline) -> Faces:
+    from enroll.impostors import folder_crops
+
+    crops, labels = [], []
+    for label, folder in enumerate(folders):
+        found = folder_crops(folder, pipeline)
+        crops.append(found)
+        labels += [label] * len(found)
+    return Faces(np.concatenate(crops), np.array(labels))
+
+
+@pytest.fixture(scope="session")
+def other_people(data, pipeline) -> Faces:
+    """Three celebrities' photo crops: stand-ins for other enrolled persons."""
+    names = ("ben_afflek", "madonna", "elton_john")
+    return _faces([data / "celeb5_faces" / "train" / n for n in names], pipeline)
+
+
+@pytest.fixture(scope="session")
+def strangers(data, pipeline) -> Faces:
+    """Faces of 30 CelebA identities no model is ever trained on."""
+    folders = sorted(p for p in (data / "celeba_wild").iterdir() if p.is_dir())[:30]
+    return _faces(folders, pipeline)
+
+
+@pytest.fixture(scope="session")
+def short_gan(enrolled):
+    """A personal GAN of the enrolled person trained for a test-sized budget (60 steps)."""
+    from gan import TrainConfig, train_person_gan
+
+    return train_person_gan(enrolled.crops_gan, TrainConfig(steps=60, seed=0))
+
+
+@pytest.fixture(scope="session")
+def replay_crops(data, pipeline, enrolled) -> np.ndarray:
+    """A real presentation attack: the enrolled person's face replayed on a phone screen
+    (fake.mp4, 2.3-6.3 s, where the screen is the only face in view), aligned 64x64."""
+    frames, _ = read_clip(data / "liveness_replay_pyimagesearch" / "fake.mp4", max_frames=95)
+    frames = frames[35:]
+    crops = [
+        pipeline.align(frame, found[0], 64)
+        for frame, found in zip(frames, pipeline.detect(frames), strict=True)
+        if len(found) == 1
+    ]
+    assert len(crops) >= 30, f"expected the replayed face in most frames, found {len(crops)}"
+    return np.stack(crops)
 
 
 def read_rgb(path: Path) -> np.ndarray:
