@@ -23,6 +23,30 @@ JsonOption = Annotated[
 ]
 
 
+class ProgressLine:
+    """Training progress on one stderr line per stage (a bar for people; silent for --json)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.stage: str | None = None
+        self.filled = -1
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if stage != self.stage and self.stage is not None:
+            sys.stderr.write("\n")
+        filled = int(30 * done / max(total, 1))
+        if stage == self.stage and filled == self.filled and done != total:
+            return  # at most 31 writes per stage, so logs stay short
+        self.stage, self.filled = stage, filled
+        sys.stderr.write(f"\r{stage:<24} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+            self.stage = None
+        sys.stderr.flush()
+
+
 def _emit(obj: dict, as_json: bool, text: str) -> None:
     if as_json:
         sys.stdout.write(json.dumps(obj, default=_jsonable) + "\n")
@@ -205,19 +229,32 @@ def enroll(
     """Enroll a person from a clip (or photos): prints frames read and kept, pose coverage per yaw bin,
     and why frames were dropped."""
     from enroll import enroll as run_enrollment
-    from enroll import save_enrollment
+    from enroll.personal import store_enrollment
+    from recognize import FacePipeline
 
     if not name.strip():
         _fail(FacegateError("--name must not be empty"), as_json)
     store = _open_store(as_json)  # before the work: a missing schema is said at once
+    settings = get_settings()
+    pipeline = FacePipeline(settings)
     try:
-        result = run_enrollment(name.strip(), video=video, camera=camera, url=url, photos=photos)
-        person_id = save_enrollment(store, result, external_id=external_id)
+        result = run_enrollment(
+            name.strip(),
+            video=video,
+            camera=camera,
+            url=url,
+            photos=photos,
+            settings=settings,
+            pipeline=pipeline,
+        )
+        person_id, models = store_enrollment(
+            store, result, pipeline, settings, external_id, progress=ProgressLine(not as_json)
+        )
     except FacegateError as error:
         _fail(error, as_json)
     summary = result.summary()
     summary["person_id"] = person_id
-    summary["pending"] = [PENDING["gan"]]
+    summary["models"] = models
     obj = {"ok": True, "enrollment": summary, "frames": [r.as_dict() for r in result.frames]}
     _emit(obj, as_json, format_enrollment(summary, result.frames if frames else None))
 
@@ -234,7 +271,7 @@ def recognize(
     """Decide grant / deny / unknown / spoof for a face at a door, with a scored report."""
     _fail(
         NotBuiltYetError(
-            f"recognition needs {PENDING['gan']} and {PENDING['recognizer']}; "
+            f"recognition needs {PENDING['recognizer']}; "
             "`facegate demo` shows the face pipeline answering door queries in the meantime"
         ),
         as_json,
@@ -264,7 +301,12 @@ def demo(
     from api.demo import run_demo
 
     try:
-        result = run_demo(video, get_settings(), say=(lambda _: None) if as_json else typer.echo)
+        result = run_demo(
+            video,
+            get_settings(),
+            say=(lambda _: None) if as_json else typer.echo,
+            progress=ProgressLine(not as_json),
+        )
     except FacegateError as error:
         _fail(error, as_json)
     if as_json:

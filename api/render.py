@@ -2,8 +2,7 @@
 
 # What later issues add behind this command line; the CLI says so instead of pretending.
 PENDING = {
-    "gan": "the personal DCGAN and personal discriminator (issue 4)",
-    "recognizer": "general discriminator, personal discriminators, calibrated probability and 1-10 report (issue 5)",
+    "recognizer": "the recognizer that runs the general and personal discriminators: calibrated probability and 1-10 report (issue 5)",
     "api": "the door-access HTTP service (issue 6)",
 }
 
@@ -29,6 +28,28 @@ def format_enrollment(summary: dict, frames: list | None = None) -> str:
         f"  embedder: {summary['embedder_version']}",
     ]
     lines += [f"  warning: {w}" for w in summary["warnings"]]
+    if "models" in summary:
+        m = summary["models"]
+        smp, pd, gd, sec = (
+            m["samples"],
+            m["personal_discriminator"],
+            m["general_discriminator"],
+            m["seconds"],
+        )
+        lines += [
+            f"  personal GAN: {m['gan_steps']} steps; {smp['samples']} samples, "
+            f"{smp['identity_rate']:.0%} verify as the person ({m['synthetic_kept']} kept), "
+            f"diversity {smp['diversity']} (real {smp['real_diversity']})"
+            + ("; MODE COLLAPSE" if smp["collapsed"] else ""),
+            f"  personal discriminator: held-out AUC {pd['auc']}, EER {pd['eer']} "
+            f"({pd['held_out_positives']} own frames vs {pd['held_out_negatives']} other faces), "
+            f"{m['discriminator_bytes'] / 1e6:.2f} MB",
+            f"  general discriminator ({'updated' if gd['incremental'] else 'first trained'}, "
+            f"{gd['steps']} steps): held-out AUC {gd['auc_generated']} against generated samples, "
+            "against simulated attacks "
+            + ", ".join(f"{k} {v}" for k, v in gd["auc_attacks"].items()),
+            "  training took " + ", ".join(f"{k} {v} s" for k, v in sec.items()),
+        ]
     lines += [f"  not built yet: {p}" for p in summary.get("pending", [])]
     if frames:
         lines.append(

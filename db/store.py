@@ -232,6 +232,72 @@ class Store:
 
     # --- deletion and retention ---------------------------------------------------------------
 
+    # --- model artifacts ------------------------------------------------------------------------
+
+    def _load(self, artifact: ModelArtifact) -> bytes:
+        if artifact.data is not None:
+            return artifact.data
+        return self.artifacts.load(artifact.path, artifact.sha256)
+
+    def artifact(self, person_id: int, kind: str) -> bytes:
+        """The bytes of a person's newest artifact of `kind`, checksum verified."""
+        with self.sessions() as session:
+            row = session.scalars(
+                select(ModelArtifact)
+                .where(ModelArtifact.person_id == person_id, ModelArtifact.kind == kind)
+                .order_by(ModelArtifact.id.desc())
+            ).first()
+            if row is None:
+                raise PersonNotFoundError(f"person {person_id} has no stored {kind}")
+            return self._load(row)
+
+    def persons_with(self, kind: str, exclude: int | None = None, limit: int = 100) -> list[int]:
+        """Ids of persons holding an artifact of `kind`, newest first."""
+        query = select(ModelArtifact.person_id).where(
+            ModelArtifact.kind == kind, ModelArtifact.person_id.is_not(None)
+        )
+        if exclude is not None:
+            query = query.where(ModelArtifact.person_id != exclude)
+        with self.sessions() as session:
+            ids = session.scalars(query.order_by(ModelArtifact.id.desc())).all()
+        return list(dict.fromkeys(ids))[:limit]
+
+    def general_discriminator(self) -> bytes | None:
+        """The current general discriminator's bytes, or None before the first is trained."""
+        with self.sessions() as session:
+            row = session.scalars(
+                select(ModelArtifact).where(ModelArtifact.kind == "general_discriminator")
+            ).first()
+            return None if row is None else self._load(row)
+
+    def set_general_discriminator(self, data: bytes, format: str) -> None:
+        """Replace the general discriminator: the new one is published and the old one removed
+        in one transaction, so readers see one or the other, never none."""
+        with self.artifacts.stage() as staging:
+            item = staging.put(data)
+            with self.sessions.begin() as session:
+                old = session.scalars(
+                    select(ModelArtifact).where(ModelArtifact.kind == "general_discriminator")
+                ).all()
+                paths = {a.sha256: a.path for a in old if a.path and a.sha256 != item.sha256}
+                for a in old:
+                    session.delete(a)
+                session.flush()
+                session.add(
+                    ModelArtifact(
+                        person_id=None,
+                        kind="general_discriminator",
+                        format=format,
+                        size_bytes=item.size_bytes,
+                        sha256=item.sha256,
+                        path=item.path,
+                    )
+                )
+                # no version bump: the version tracks what the vector index reflects
+            staging.committed = True
+            staging.publish()
+        self._delete_unreferenced(paths)
+
     def delete_person(self, person_id: int) -> None:
         """Remove the person's samples, artifacts and index entry; past events keep time, door
         and decision but lose the person link, the query image and the report's face data."""

@@ -1,12 +1,25 @@
-"""Store an enrollment: the person and their selected faces, in one transaction."""
+"""Store an enrollment: the person, their selected faces and their personal models, in one
+transaction."""
+
+from typing import TYPE_CHECKING
 
 from db import SampleIn, Store
 from enroll.enrollment import EnrollmentResult
 
+if TYPE_CHECKING:
+    from enroll.personal import PersonalModels
 
-def save_enrollment(store: Store, result: EnrollmentResult, external_id: str | None = None) -> int:
-    """The new person's id. Samples carry their quality, yaw and frame index; the personal GAN's
-    artifacts join them once issue 4 trains it."""
+
+def save_enrollment(
+    store: Store,
+    result: EnrollmentResult,
+    external_id: str | None = None,
+    models: "PersonalModels | None" = None,
+) -> int:
+    """The new person's id. Samples carry their quality, yaw and frame index; with `models`, the
+    generator and personal discriminator are stored with them, and the synthetic samples that
+    verified as the person join the real ones (source 'synthetic'; the index template stays the
+    mean of the real ones)."""
     selected = [r for r in result.frames if r.selected]
     samples = [
         SampleIn(
@@ -18,6 +31,15 @@ def save_enrollment(store: Store, result: EnrollmentResult, external_id: str | N
         )
         for vector, yaw, record in zip(result.embeddings, result.yaws_deg, selected, strict=True)
     ]
+    artifacts = []
+    if models is not None:
+        samples += models.synthetic_samples()
+        artifacts = models.artifacts()
     return store.add_person(
-        result.name, result.embedder, result.embedder_version, samples, external_id=external_id
+        result.name,
+        result.embedder,
+        result.embedder_version,
+        samples,
+        artifacts=artifacts,
+        external_id=external_id,
     )

@@ -93,3 +93,7 @@ class InsufficientHeadTurnError(EnrollmentError):
 
 class NoUsablePhotoError(EnrollmentError):
     code = "no_usable_photo"
+
+
+class TooFewFacesForModelsError(EnrollmentError):
+    code = "too_few_faces_for_models"

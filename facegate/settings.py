@@ -156,6 +156,14 @@ class Settings(BaseSettings):
     verifier_samples_per_other: int = Field(
         16, description="Samples drawn from each of those persons' generators."
     )
+    general_steps: int = Field(
+        400, description="Training steps of the general discriminator when it is first trained."
+    )
+    general_incremental_steps: int = Field(
+        150,
+        description="Steps the general discriminator trains on after each new enrollment, going "
+        "on from the current one.",
+    )
 
 
 @lru_cache

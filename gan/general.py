@@ -11,6 +11,7 @@ Training starts from scratch or, after new enrollments, goes on from the current
 shorter run (incremental retraining, a background job in the product).
 """
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import cv2
@@ -153,6 +154,7 @@ def train_general(
     start: CalibratedDiscriminator | None = None,
     net: DCGANConfig | None = None,
     device: torch.device | str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[CalibratedDiscriminator, GeneralReport]:
     """Train on (N, 64, 64, 3) uint8 real crops and generator samples. Every `holdout_every`-th
     crop and sample is held out for the AUC and the calibration. Crops are held out within each
@@ -201,6 +203,7 @@ def train_general(
         cfg.lr,
         rng,
         lambda x: _augment(x, rng),
+        progress=progress,
     )
     held_real = t(real[real_held])
     held_negatives = np.concatenate([generated[gen_held], *attacks_held.values()])

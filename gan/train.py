@@ -197,6 +197,17 @@ def interpolate(
     the poses between frames of a turning head. (n, 64, 64, 3) uint8."""
     device = next(trained.generator.parameters()).device
     mu, _ = trained.encoder(to_tensor(crops).to(device))
+    return decode_between(trained.generator, mu, n, noise_std, seed)
+
+
+@torch.no_grad()
+def decode_between(
+    generator: Generator, mu: torch.Tensor, n: int, noise_std: float = 0.3, seed: int = 0
+) -> np.ndarray:
+    """n samples decoded from random interpolations between the latents `mu` (K, nz), plus
+    noise. (n, 64, 64, 3) uint8."""
+    device = next(generator.parameters()).device
+    mu = mu.to(device)
     rng = torch.Generator().manual_seed(seed)
     i = torch.randint(len(mu), (n,), generator=rng)
     j = torch.randint(len(mu), (n,), generator=rng)
@@ -206,7 +217,7 @@ def interpolate(
         + alpha * mu[j]
         + noise_std * torch.randn(n, mu.shape[1], generator=rng).to(device)
     )
-    return to_uint8(trained.generator(z))
+    return to_uint8(generator(z))
 
 
 @torch.no_grad()

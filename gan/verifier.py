@@ -177,10 +177,11 @@ def fit_discriminator(
     rng: torch.Generator,
     augment: Callable[[torch.Tensor], torch.Tensor],
     extra_positives: tuple[torch.Tensor, float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[float]:
     """Train `model.discriminator` with binary cross-entropy on balanced batches: half drawn
     from `positives` (a share from `extra_positives` when given), half from the negative pools
-    in their shares. Returns the loss per step."""
+    in their shares. Returns the loss per step; `progress(step, steps)` after each."""
     model.train()
     opt = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
     half = batch_size // 2
@@ -193,7 +194,7 @@ def fit_discriminator(
     counts[0] += half - sum(counts)
     y = torch.cat([torch.ones(half), torch.zeros(half)]).to(positives.device)
     curve = []
-    for _ in range(steps):
+    for step in range(steps):
         batch = [draw(positives, half - n_extra)]
         if n_extra:
             batch.append(draw(extra_positives[0], n_extra))
@@ -203,6 +204,8 @@ def fit_discriminator(
         loss.backward()
         opt.step()
         curve.append(loss.item())
+        if progress is not None:
+            progress(step + 1, steps)
     model.eval()
     return curve
 
@@ -230,6 +233,7 @@ def train_verifier(
     negative_groups: np.ndarray | None = None,
     config: VerifierConfig | None = None,
     device: torch.device | str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[CalibratedDiscriminator, VerifierReport]:
     """Fine-tune a copy of `discriminator` on (N, 64, 64, 3) uint8 crops. The person's real crops
     are split: every `holdout_every`-th is held out with a share of the negatives, for the AUC,
@@ -266,6 +270,7 @@ def train_verifier(
         rng,
         lambda x: _augment(x, rng, cfg),
         extra_positives=(syn, cfg.synthetic_share) if syn is not None else None,
+        progress=progress,
     )
     auc, eer = calibrate(
         model,

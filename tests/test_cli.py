@@ -12,8 +12,17 @@ FACEGATE = str(Path(sys.executable).with_name("facegate"))
 SUBCOMMANDS = ["init", "enroll", "recognize", "serve", "demo", "db", "persons"]
 
 
+# test-sized training budgets: the commands' plumbing is under test here, not the models
+SMALL_TRAINING = {
+    "FACEGATE_GAN_STEPS": "8",
+    "FACEGATE_VERIFIER_STEPS": "8",
+    "FACEGATE_GENERAL_STEPS": "8",
+    "FACEGATE_GENERAL_INCREMENTAL_STEPS": "4",
+}
+
+
 def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    environment = {**os.environ, **(env or {})}
+    environment = {**os.environ, **SMALL_TRAINING, **(env or {})}
     return subprocess.run(
         [FACEGATE, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=300
     )
@@ -64,13 +73,21 @@ def test_enroll_stores_the_person_and_prints_one_json_object(initialised, data):
     assert {"frame_index", "time_s", "sharpness", "yaw_deg", "drop_reason", "selected"} <= set(
         obj["frames"][0]
     )
+    models = summary["models"]
+    assert models["gan_steps"] == 8 and models["samples"]["samples"] == 64
+    assert models["personal_discriminator"]["held_out_positives"] == 10
+    assert models["general_discriminator"]["incremental"] is False
     check = json.loads(run("db", "check", "--json", cwd=initialised).stdout)
-    assert check["ok"] and check["persons"] == 1 and check["samples"] == summary["faces_selected"]
+    stored = summary["faces_selected"] + models["synthetic_kept"]
+    assert check["ok"] and check["persons"] == 1 and check["samples"] == stored
+    # generator, personal discriminator, general discriminator
+    assert check["artifacts"] == 3
     listed = json.loads(run("persons", "list", "--json", cwd=initialised).stdout)["persons"]
     assert [(p["id"], p["display_name"]) for p in listed] == [(1, "Door Tester")]
     assert run("persons", "delete", "1", cwd=initialised).returncode == 0
     check = json.loads(run("db", "check", "--json", cwd=initialised).stdout)
     assert check["ok"] and check["persons"] == 0 and check["samples"] == 0
+    assert check["artifacts"] == 1  # the general discriminator serves everyone; it stays
     again = run("persons", "delete", "1", "--json", cwd=initialised)
     assert again.returncode == 1 and json.loads(again.stdout)["error"]["code"] == "person_not_found"
 
@@ -84,6 +101,10 @@ def test_enroll_prints_the_summary_for_people(initialised, data):
     assert "enrolled 'Door Tester' as person 1" in result.stdout
     assert "pose coverage (good faces): left" in result.stdout
     assert "dropped:" in result.stdout and "selected" in result.stdout
+    assert "personal GAN: 8 steps; 64 samples" in result.stdout
+    assert "personal discriminator: held-out AUC" in result.stdout
+    assert "general discriminator (first trained, 8 steps)" in result.stdout
+    assert "personal GAN             [" in result.stderr  # the progress bar
 
 
 def test_enroll_refuses_a_database_without_schema_and_names_the_command(tmp_path, data):
@@ -135,6 +156,7 @@ def test_the_demo_enrolls_and_answers_door_queries_from_shipped_faces(tmp_path):
     assert granted["nearest_distance"] < 0.4 < 0.6 < stranger["nearest_distance"]
     assert obj["queries"][0]["person"] == "Eileen Collins (astronaut)"
     assert obj["queries"][1]["person"] is None
+    assert obj["enrollment"]["models"]["personal_discriminator"]["held_out_positives"] == 3
     assert any("issue 5" in p for p in obj["pending"])
     # a second run replaces the demo's person instead of piling up copies
     again = json.loads(run("demo", "--json", cwd=tmp_path, env=env).stdout)

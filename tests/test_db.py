@@ -194,6 +194,42 @@ def test_an_enrollment_stores_samples_artifacts_and_index_together(store):
     assert store.check().clean
 
 
+def test_artifacts_are_read_back_by_person_and_kind_and_checksum_verified(store):
+    samples, artifacts = person(np.random.default_rng(1))
+    first = store.add_person("First", "dlib", "test", samples, artifacts)
+    second = store.add_person("Second", "dlib", "test", *person(np.random.default_rng(2)))
+    by_kind = {a.kind: a.data for a in artifacts}
+    assert store.artifact(first, "generator") == by_kind["generator"]
+    assert store.persons_with("generator") == [second, first]  # newest first
+    assert store.persons_with("generator", exclude=second) == [first]
+    with pytest.raises(PersonNotFoundError, match="has no stored general_discriminator"):
+        store.artifact(first, "general_discriminator")
+    with store.sessions() as session:
+        row = session.scalars(
+            select(ModelArtifact).where(
+                ModelArtifact.person_id == first, ModelArtifact.kind == "generator"
+            )
+        ).one()
+    store.artifacts.final_path(row.path).write_bytes(b"tampered")
+    with pytest.raises(ArtifactChecksumError):
+        store.artifact(first, "generator")
+
+
+def test_the_general_discriminator_is_replaced_whole_and_the_old_file_removed(store):
+    assert store.general_discriminator() is None
+    store.set_general_discriminator(b"first model", "test")
+    version = store.db_version()
+    store.set_general_discriminator(b"second model", "test")
+    assert store.general_discriminator() == b"second model"
+    assert store.db_version() == version  # the index is not made stale by it
+    assert counts(store)["artifacts"] == 1 and len(list(store.artifacts.files())) == 1
+    # it belongs to no person: deleting everyone leaves it
+    pid = store.add_person("P", "dlib", "test", person(np.random.default_rng(3))[0])
+    store.delete_person(pid)
+    assert store.general_discriminator() == b"second model"
+    assert store.check().clean
+
+
 def enroll_failing_at(store: Store, step: str) -> None:
     """Enroll one person with an exception injected at `step` of add_person."""
 

@@ -1,0 +1,103 @@
+"""Enrollment's second half on real faces: the person's GAN, their identity-checked samples and
+their personal discriminator stored with them; other persons' generators lending negatives; the
+general discriminator trained and then brought up to date. Test-sized budgets throughout."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from db import Store, upgrade
+from db.engine import make_engine, sqlite_url
+from db.models import FaceSample
+from enroll import enroll
+from enroll.personal import other_persons_samples, store_enrollment, train_personal_models
+from facegate.errors import TooFewFacesForModelsError
+from facegate.metrics import roc_auc
+from gan.stored import StoredGenerator, generator_to_bytes
+from gan.verifier import CalibratedDiscriminator
+
+
+@pytest.fixture
+def small(settings):
+    return settings.model_copy(
+        update={
+            "gan_steps": 30,
+            "verifier_steps": 80,
+            "general_steps": 60,
+            "general_incremental_steps": 20,
+        }
+    )
+
+
+@pytest.fixture
+def store(small):
+    upgrade(make_engine(sqlite_url(small.data_dir)))
+    s = Store(small)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def ben(data, pipeline):
+    return enroll(
+        "Ben", photos=data / "celeb5_faces" / "train" / "ben_afflek", settings=pipeline.settings
+    )
+
+
+def test_two_enrollments_store_their_models_and_share_the_general_discriminator(
+    store, small, enrolled, ben, pipeline, strangers
+):
+    first, models = store_enrollment(store, enrolled, pipeline, small)
+    kept_first = models["synthetic_kept"]
+    assert models["gan_steps"] == 30 and models["samples"]["samples"] == small.gan_samples
+    assert models["discriminator_bytes"] <= 1_000_000
+    general = models["general_discriminator"]
+    assert general["incremental"] is False and general["steps"] == 60
+
+    # the stored personal discriminator is the trained one: it tells the person from strangers
+    verifier = CalibratedDiscriminator.from_bytes(store.artifact(first, "personal_discriminator"))
+    own = verifier.probability(enrolled.crops_gan[3::4])  # held out of its training
+    assert roc_auc(own, verifier.probability(strangers.crops)) >= 0.8
+    # the stored generator decodes new samples of the person
+    samples = StoredGenerator.from_bytes(store.artifact(first, "generator")).samples(8)
+    assert samples.shape == (8, 64, 64, 3) and samples.std() > 10
+
+    # a second person: the first one's generator lends negatives; the general model goes on
+    others, owners = other_persons_samples(store, small)
+    assert len(others) == small.verifier_samples_per_other and set(owners) == {first}
+    second, models = store_enrollment(store, ben, pipeline, small)
+    verifier = models["personal_discriminator"]
+    assert verifier["train_negatives"] + verifier["held_out_negatives"] == 100 + len(others)
+    general = models["general_discriminator"]
+    assert general["incremental"] is True and general["steps"] == 20
+
+    check = store.check()
+    assert check.clean and check.persons == 2 and check.artifacts == 5
+    assert synthetic_count(store, first) == kept_first
+    assert synthetic_count(store, second) == models["synthetic_kept"]
+
+
+def synthetic_count(store: Store, person_id: int) -> int:
+    with store.sessions() as session:
+        return session.scalar(
+            select(func.count(FaceSample.id)).where(
+                FaceSample.person_id == person_id, FaceSample.source == "synthetic"
+            )
+        )
+
+
+def test_too_few_faces_are_refused_before_any_training(enrolled, pipeline, small):
+    few = replace(enrolled, crops_gan=enrolled.crops_gan[:5])
+    with pytest.raises(TooFewFacesForModelsError, match="gave 5 usable faces.*at least 8"):
+        train_personal_models(few, pipeline, small)
+
+
+def test_a_stored_generator_round_trips(short_gan, enrolled):
+    data = generator_to_bytes(short_gan, enrolled.crops_gan)
+    stored = StoredGenerator.from_bytes(data)
+    assert stored.latents.shape == (len(enrolled.crops_gan), short_gan.net.nz)
+    a, b = stored.samples(4, seed=1), stored.samples(4, seed=1)
+    assert np.array_equal(a, b) and not np.array_equal(a, stored.samples(4, seed=2))
+    assert stored.prior(3).shape == (3, 64, 64, 3)
