@@ -18,6 +18,7 @@ SMALL_TRAINING = {
     "FACEGATE_VERIFIER_STEPS": "8",
     "FACEGATE_GENERAL_STEPS": "8",
     "FACEGATE_GENERAL_INCREMENTAL_STEPS": "4",
+    "FACEGATE_GAN_SAMPLES": "8",
 }
 
 
@@ -74,7 +75,7 @@ def test_enroll_stores_the_person_and_prints_one_json_object(initialised, data):
         obj["frames"][0]
     )
     models = summary["models"]
-    assert models["gan_steps"] == 8 and models["samples"]["samples"] == 64
+    assert models["gan_steps"] == 8 and models["samples"]["samples"] == 8
     assert models["personal_discriminator"]["held_out_positives"] == 10
     assert models["general_discriminator"]["incremental"] is False
     check = json.loads(run("db", "check", "--json", cwd=initialised).stdout)
@@ -101,7 +102,7 @@ def test_enroll_prints_the_summary_for_people(initialised, data):
     assert "enrolled 'Door Tester' as person 1" in result.stdout
     assert "pose coverage (good faces): left" in result.stdout
     assert "dropped:" in result.stdout and "selected" in result.stdout
-    assert "personal GAN: 8 steps; 64 samples" in result.stdout
+    assert "personal GAN: 8 steps; 8 samples" in result.stdout
     assert "personal discriminator: held-out AUC" in result.stdout
     assert "general discriminator (first trained, 8 steps)" in result.stdout
     assert "personal GAN             [" in result.stderr  # the progress bar
