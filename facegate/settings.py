@@ -134,8 +134,9 @@ class Settings(BaseSettings):
 
     # --- enrollment: personal GAN and personal discriminator ---
     gan_steps: int = Field(
-        600,
-        description="Training steps of the personal GAN (batch 32); 600 took 194 s on 2 CPU cores.",
+        240,
+        description="Training steps of the personal GAN (batch 32). 240 keeps a whole enrollment's "
+        "training near 5 minutes on a 2-core CPU (see the README's benchmark).",
     )
     gan_samples: int = Field(
         64, description="Samples synthesized per person (interpolations of encoded real frames)."

@@ -21,7 +21,7 @@ from gan.dcgan import DCGANConfig, Discriminator, Encoder, Generator, weights_in
 
 @dataclass
 class TrainConfig:
-    steps: int = 600
+    steps: int = 240  # the enrollment default; see Settings.gan_steps
     batch_size: int = 32
     lr: float = 2e-4
     beta1: float = 0.5
