@@ -23,7 +23,7 @@ from enroll.synthesis import SampleAssessment, assess_samples
 from facegate.device import resolve_device
 from facegate.errors import TooFewFacesForModelsError
 from facegate.settings import Settings
-from gan import TrainConfig, interpolate, sample_grid_png, train_person_gan
+from gan import TrainConfig, interpolate, train_person_gan
 from gan.general import GeneralConfig, GeneralReport, train_general
 from gan.stored import DISCRIMINATOR_FORMAT, GENERATOR_FORMAT, StoredGenerator, generator_to_bytes
 from gan.verifier import CalibratedDiscriminator, VerifierConfig, VerifierReport, train_verifier
@@ -43,7 +43,6 @@ class PersonalModels:
     verifier: VerifierReport
     assessment: SampleAssessment
     kept: np.ndarray  # (M,) indices of the samples that verify as the person
-    grid_png: bytes  # the synthesized samples, for a person to look at
     gan_steps: int
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -76,27 +75,24 @@ def other_persons_samples(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Samples of up to `verifier_other_persons` enrolled persons' stored generators, with the
     person id of each: (N, 64, 64, 3) uint8 and (N,)."""
-    if store is None or settings.verifier_other_persons <= 0:
-        return np.zeros((0, 64, 64, 3), np.uint8), np.zeros(0, int)
-    crops, owners = [], []
-    for person_id in store.persons_with("generator", exclude, settings.verifier_other_persons):
-        stored = StoredGenerator.from_bytes(store.artifact(person_id, "generator"))
-        crops.append(stored.samples(settings.verifier_samples_per_other, seed=person_id))
-        owners += [person_id] * settings.verifier_samples_per_other
-    if not crops:
-        return np.zeros((0, 64, 64, 3), np.uint8), np.zeros(0, int)
-    return np.concatenate(crops), np.array(owners)
+    crops, owners = [np.zeros((0, 64, 64, 3), np.uint8)], []
+    if store is not None and settings.verifier_other_persons > 0:
+        for person_id in store.persons_with("generator", exclude, settings.verifier_other_persons):
+            stored = StoredGenerator.from_bytes(store.artifact(person_id, "generator"))
+            crops.append(stored.samples(settings.verifier_samples_per_other, seed=person_id))
+            owners += [person_id] * settings.verifier_samples_per_other
+    return np.concatenate(crops), np.array(owners, dtype=int)
 
 
 def train_personal_models(
     result: EnrollmentResult,
     pipeline: FacePipeline,
     settings: Settings,
-    store: Store | None = None,
+    others: tuple[np.ndarray, np.ndarray] | None = None,
     progress: Progress | None = None,
 ) -> PersonalModels:
-    """Train the person's GAN and personal discriminator from their enrollment. With a store, other
-    enrolled persons' generators lend negatives to the discriminator."""
+    """Train the person's GAN and personal discriminator from their enrollment. `others`, from
+    other_persons_samples, lends other enrolled persons' samples as negatives."""
     progress = progress or _no_progress
     device = resolve_device(settings.device)
     crops = result.crops_gan
@@ -125,8 +121,8 @@ def train_personal_models(
 
     t0 = time.perf_counter()
     bank = impostor_bank(settings, pipeline)
-    others, owners = other_persons_samples(store, settings)
-    negatives = np.concatenate([bank, others]) if len(others) else bank
+    others, owners = others if others is not None else other_persons_samples(None, settings)
+    negatives = np.concatenate([bank, others])
     # every bank face its own identity (they are 100 different people); others by person
     groups = np.concatenate([-1 - np.arange(len(bank)), owners])
     verifier, report = train_verifier(
@@ -148,7 +144,6 @@ def train_personal_models(
         verifier=report,
         assessment=assessment,
         kept=kept,
-        grid_png=sample_grid_png(samples),
         gan_steps=gan.steps_done,
         seconds=seconds,
     )
@@ -159,15 +154,18 @@ def update_general_discriminator(
     settings: Settings,
     crops: np.ndarray,
     person_id: int,
+    others: np.ndarray | None = None,
     progress: Progress | None = None,
 ) -> GeneralReport:
     """Train the general discriminator on the new person's real crops against their stored
     generator's samples, other persons' generator samples and attack simulations; from the current
-    one when there is one (incremental), from scratch otherwise. Stores the result."""
+    one when there is one (incremental), from scratch otherwise. Stores the result. `others`:
+    other persons' samples when the caller has them already."""
     progress = progress or _no_progress
     device = resolve_device(settings.device)
     stored = StoredGenerator.from_bytes(store.artifact(person_id, "generator"), device)
-    others, _ = other_persons_samples(store, settings, exclude=person_id)
+    if others is None:
+        others, _ = other_persons_samples(store, settings, exclude=person_id)
     generated = np.concatenate([stored.samples(64, seed=2), stored.prior(32, seed=3), others])
     current = store.general_discriminator()
     start = CalibratedDiscriminator.from_bytes(current, device) if current is not None else None
@@ -196,10 +194,13 @@ def store_enrollment(
     """Train the person's models, store them with the person atomically, then bring the general
     discriminator up to date. The new person's id and what training measured."""
     progress = progress or _no_progress
-    models = train_personal_models(result, pipeline, settings, store, progress)
+    others = other_persons_samples(store, settings)  # decoded once, used by both models
+    models = train_personal_models(result, pipeline, settings, others, progress)
     person_id = save_enrollment(store, result, external_id=external_id, models=models)
     t0 = time.perf_counter()
-    general = update_general_discriminator(store, settings, result.crops_gan, person_id, progress)
+    general = update_general_discriminator(
+        store, settings, result.crops_gan, person_id, others[0], progress
+    )
     summary = models.summary()
     summary["seconds"]["general"] = round(time.perf_counter() - t0, 1)
     summary["general_discriminator"] = general.summary()
