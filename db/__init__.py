@@ -3,6 +3,7 @@
 One way in: `Store`. Imports nothing from enroll/, recognize/, gan/ or api/.
 """
 
+from db.access import DoorInfo, DoorNotFoundError, EventNotFoundError, InvalidDoorError
 from db.artifacts import ArtifactChecksumError, ArtifactError
 from db.index import VectorIndex
 from db.schema import SchemaOutOfDateError, upgrade
@@ -20,6 +21,10 @@ __all__ = [
     "ArtifactError",
     "ArtifactIn",
     "CheckReport",
+    "DoorInfo",
+    "DoorNotFoundError",
+    "EventNotFoundError",
+    "InvalidDoorError",
     "DuplicatePersonError",
     "PersonNotFoundError",
     "SampleIn",

@@ -144,6 +144,8 @@ class Door(Base):
     description: Mapped[str | None] = mapped_column(String(500))
     required_level: Mapped[int] = mapped_column(Integer, default=6)
     require_liveness: Mapped[bool] = mapped_column(Boolean, default=False)
+    # where the door's camera sees the person to decide on: x0, y0, x1, y1 as shares of the frame
+    region: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (CheckConstraint("required_level between 1 and 10", name="door_level"),)
@@ -226,3 +228,17 @@ class AccessEvent(Base):
 
 
 Index("ix_access_events_decision_time", AccessEvent.decision, AccessEvent.created_at)
+
+
+class LevelCalibration(Base):
+    """The 1-10 security-level table: for each level, the fused-score threshold whose estimated
+    false-match rate meets the level's target, measured on impostor trials (recognize/levels.py).
+    The newest row per embedder is the one in force; older rows stay for the audit trail."""
+
+    __tablename__ = "level_calibrations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    embedder: Mapped[str] = mapped_column(String(40), index=True)
+    source: Mapped[str] = mapped_column(String(500))
+    impostor_trials: Mapped[int] = mapped_column(Integer)
+    table: Mapped[dict] = mapped_column(JSON)

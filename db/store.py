@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from db.access import AccessRecords
 from db.artifacts import ArtifactStore
 from db.engine import make_engine, make_sessionmaker, sqlite_url
 from db.index import VectorIndex
@@ -75,7 +76,7 @@ def _no_fault(_step: str) -> None:
     pass
 
 
-class Store:
+class Store(AccessRecords):
     """Keywords:
     settings: facegate settings (database URL, data folder, index choices).
     url: a database URL that overrides the settings.
@@ -261,6 +262,19 @@ class Store:
         with self.sessions() as session:
             ids = session.scalars(query.order_by(ModelArtifact.id.desc())).all()
         return list(dict.fromkeys(ids))[:limit]
+
+    def holding(self, kind: str, person_ids: list[int]) -> set[int]:
+        """Those of `person_ids` that hold an artifact of `kind`."""
+        if not person_ids:
+            return set()
+        with self.sessions() as session:
+            return set(
+                session.scalars(
+                    select(ModelArtifact.person_id).where(
+                        ModelArtifact.kind == kind, ModelArtifact.person_id.in_(person_ids)
+                    )
+                )
+            )
 
     def general_discriminator(self) -> bytes | None:
         """The current general discriminator's bytes, or None before the first is trained."""
