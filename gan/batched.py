@@ -26,18 +26,20 @@ BatchProgress = Callable[[int, int, list[dict[str, float]]], None]  # (step, tot
 class Stacked:
     """P copies of one architecture as stacked parameters and buffers, called through vmap."""
 
-    def __init__(self, modules: list[nn.Module]):
+    def __init__(self, modules: list[nn.Module], training: bool = True):
         self.params, self.buffers = stack_module_state(modules)
         self.base = copy.deepcopy(modules[0]).to("meta")
-        self.base.train()
+        self.base.train(training)
 
-    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """Inputs carry a leading person dimension; so do the outputs."""
+    def __call__(self, *inputs: torch.Tensor, shared: bool = False) -> torch.Tensor:
+        """Inputs carry a leading person dimension, or none when `shared` (every person gets
+        the same input); the outputs carry one."""
 
         def one(params, buffers, *xs):
             return functional_call(self.base, (params, buffers), xs)
 
-        return vmap(one)(self.params, self.buffers, *inputs)
+        in_dims = (0, 0) + (None if shared else 0,) * len(inputs)
+        return vmap(one, in_dims=in_dims)(self.params, self.buffers, *inputs)
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())

@@ -1,0 +1,398 @@
+"""Steps 5-7 of the paper in one call: a frame (or a burst) from a door -> an access decision with
+every stage's score, threshold and latency.
+
+    detect and pick the face -> quality gate -> embed -> shortlist (FAISS) -> the candidates'
+    personal discriminators in one batched pass -> fusion and 1-10 level -> authenticity (the
+    general discriminator) -> head-turn challenge (bursts) -> door policy
+
+The decision is open-set: a grant needs the best candidate to pass the door's level AND lead the
+runner-up by the margin; anything less is 'unknown', never the nearest name. 'spoof_suspected' is
+the answer for a face that would otherwise pass but is not a live capture (general discriminator
+or head-turn challenge). A face that matches nobody is 'unknown' whatever the general discriminator
+says: it cannot open a door, and the general discriminator, trained on the enrolled persons'
+cameras, rejects many genuine faces from cameras it never saw (see the README); its score is in
+every report all the same.
+"""
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+import torch
+
+from db import Store
+from facegate.errors import ConfigurationError
+from gan.verifier import CalibratedDiscriminator
+from recognize.detect import DetectedFace
+from recognize.discriminators import PersonalDiscriminators
+from recognize.levels import LevelTable, embedding_logit, fuse, probability
+from recognize.liveness import HeadTurn, head_turn
+from recognize.pipeline import FacePipeline
+from recognize.quality import FaceQuality, measure_quality, quality_issue
+from recognize.shortlist import shortlist
+
+DECISIONS = ("grant", "unknown", "spoof_suspected", "no_face", "poor_quality", "not_authorized")
+
+
+@dataclass
+class StageResult:
+    name: str
+    passed: bool | None  # None: the stage did not decide anything
+    score: float | None = None
+    threshold: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class CandidateScore:
+    person_id: int
+    display_name: str
+    distance: float  # to the person's nearest real sample, in the embedder's metric
+    embedding_logit: float
+    personal_logit: float | None  # None: the person has no personal discriminator
+    fused: float
+    probability: float
+    level: int  # the highest level the fused score passes (0: none)
+
+
+@dataclass
+class AccessDecision:
+    decision: str  # one of DECISIONS
+    reason: str
+    door: str | None
+    required_level: int
+    person_id: int | None = None
+    display_name: str | None = None
+    probability: float | None = None
+    level: int | None = None
+    candidates: list[CandidateScore] = field(default_factory=list)
+    stages: list[StageResult] = field(default_factory=list)
+    quality: FaceQuality | None = None
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    face_crop: np.ndarray | None = None  # the aligned crop the decision was made on
+    frames: int = 0
+    frame_index: int | None = None
+    levels: LevelTable | None = None
+    head_turn: HeadTurn | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    event_id: int | None = None
+
+    @property
+    def granted(self) -> bool:
+        return self.decision == "grant"
+
+
+class Recognizer:
+    """Keywords:
+    store: the database of enrolled persons, doors and events.
+    pipeline: the face pipeline (default: built from the store's settings).
+    """
+
+    def __init__(self, store: Store, pipeline: FacePipeline | None = None):
+        self.store = store
+        self.settings = store.settings
+        self.pipeline = pipeline or FacePipeline(self.settings)
+        self.embedder = self.settings.embedder
+        self.device = self.pipeline.device
+        self.personal = PersonalDiscriminators(
+            lambda person_id: store.artifact(person_id, "personal_discriminator"),
+            self.device,
+            self.settings.personal_cache_size,
+        )
+        self._general: CalibratedDiscriminator | None = None
+        self._levels: LevelTable | None = None
+
+    # --- models ---------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reload the general discriminator and the level table (after enrollments or a
+        calibration); personal discriminators stay cached, keyed by person id."""
+        self._general = None
+        self._levels = None
+
+    def general(self) -> CalibratedDiscriminator:
+        if self._general is None:
+            data = self.store.general_discriminator()
+            if data is None:
+                raise ConfigurationError(
+                    "no general discriminator is stored: enroll at least one person with "
+                    "`facegate enroll` (it trains one) before answering door queries"
+                )
+            self._general = CalibratedDiscriminator.from_bytes(data, self.device)
+        return self._general
+
+    def levels(self) -> LevelTable:
+        if self._levels is None:
+            saved = self.store.level_table(self.embedder)
+            if saved is None:
+                raise ConfigurationError(
+                    f"the security levels are not calibrated for embedder {self.embedder!r}: run "
+                    "`facegate calibrate --faces DIR` with photos of people who will never be "
+                    "enrolled (one folder per identity)"
+                )
+            self._levels = LevelTable.from_dict(saved)
+        return self._levels
+
+    # --- stages, each usable alone ----------------------------------------------------------------
+
+    def pick_face(
+        self, frame: np.ndarray, found: list[DetectedFace], region: Sequence[float] | None
+    ) -> DetectedFace | None:
+        """The largest face, or the largest whose box centre lies in the door's region."""
+        if region is not None:
+            h, w = frame.shape[:2]
+            x0, y0, x1, y1 = region
+            found = [
+                f
+                for f in found
+                if x0 * w <= (f.box[0] + f.box[2]) / 2 <= x1 * w
+                and y0 * h <= (f.box[1] + f.box[3]) / 2 <= y1 * h
+            ]
+        return max(found, key=lambda f: f.size_px, default=None)
+
+    def quality_issue(self, quality: FaceQuality) -> str | None:
+        gate = self.settings.model_copy(update={"min_face_px": self.settings.recognize_min_face_px})
+        return quality_issue(quality, gate)
+
+    @torch.no_grad()
+    def authenticity(self, crops_64: np.ndarray) -> np.ndarray:
+        """The general discriminator's calibrated P(live capture) of (N, 64, 64, 3) crops."""
+        return self.general().probability(crops_64)
+
+    def score_candidates(self, vector: np.ndarray, crop_64: np.ndarray) -> list[CandidateScore]:
+        """Shortlist, the batched personal discriminators and fusion; best first."""
+        table = self.levels()
+        found = shortlist(self.store, self.embedder, vector, self.settings.shortlist_k)
+        return self.fuse_candidates(found, crop_64, table)
+
+    def fuse_candidates(self, found, crop_64: np.ndarray, table: LevelTable):
+        with_models = self.store.holding("personal_discriminator", [c.person_id for c in found])
+        scored = [c for c in found if c.person_id in with_models]
+        logits = dict(
+            zip(
+                (c.person_id for c in scored),
+                self.personal.score([c.person_id for c in scored], crop_64).tolist(),
+                strict=True,
+            )
+        )
+        out = []
+        for c in found:
+            personal = logits.get(c.person_id)
+            fused = float(fuse(c.nearest_distance, personal or 0.0, table.embedding_platt))
+            out.append(
+                CandidateScore(
+                    person_id=c.person_id,
+                    display_name=c.display_name,
+                    distance=c.nearest_distance,
+                    embedding_logit=float(
+                        embedding_logit(c.nearest_distance, table.embedding_platt)
+                    ),
+                    personal_logit=personal,
+                    fused=fused,
+                    probability=float(probability(fused)),
+                    level=table.level(fused),
+                )
+            )
+        return sorted(out, key=lambda c: -c.fused)
+
+    # --- the one call -----------------------------------------------------------------------------
+
+    def identify(
+        self,
+        frames: Sequence[np.ndarray],
+        door: str | None = None,
+        when: datetime | None = None,
+        record: bool = True,
+    ) -> AccessDecision:
+        """RGB frames (one, or a burst) -> the decision; recorded as an access event unless
+        `record` is False."""
+        clock = _Clock()
+        decision = self._decide(list(frames), door, when, clock)
+        decision.latency_ms = clock.laps | {"total": clock.total()}
+        if record:
+            from recognize.report import build_report
+
+            decision.event_id = self.store.record_event(
+                decision.decision,
+                self.store.door(door).id if door else None,
+                decision.person_id,
+                decision.probability,
+                decision.level,
+                build_report(decision),
+                decision.latency_ms,
+                self._query_image(frames, decision),
+            )
+        return decision
+
+    def _decide(
+        self, frames: list[np.ndarray], door: str | None, when: datetime | None, clock: "_Clock"
+    ) -> AccessDecision:
+        if not frames:
+            raise ValueError("identify needs at least one frame")
+        info = self.store.door(door) if door else None
+        required = info.required_level if info else self.settings.default_required_level
+        table = self.levels()
+        self.general()  # refuses before any work when none is stored
+        out = AccessDecision("unknown", "", door, required, frames=len(frames), levels=table)
+
+        found = self.pipeline.detect(frames)
+        faces = [
+            (i, face)
+            for i, (frame, per_frame) in enumerate(zip(frames, found, strict=True))
+            if (face := self.pick_face(frame, per_frame, info.region if info else None))
+        ]
+        clock.lap("detect")
+        seen = sum(len(f) for f in found)
+        out.stages.append(StageResult("detect", bool(faces), detail=f"{seen} faces seen"))
+        if not faces:
+            out.decision = "no_face"
+            out.reason = (
+                f"no face in {len(frames)} frame(s)"
+                if not seen
+                else f"{seen} face(s) seen, none in door {door!r}'s region"
+            )
+            return out
+
+        qualities = [measure_quality(frames[i], f) for i, f in faces]
+        issues = [self.quality_issue(q) for q in qualities]
+        good = [j for j, issue in enumerate(issues) if issue is None]
+        best = max(good or range(len(faces)), key=lambda j: qualities[j].face_px)
+        index, face = faces[best]
+        out.quality, out.frame_index = qualities[best], index
+        clock.lap("quality")
+        out.stages.append(StageResult("quality", not issues[best], detail=issues[best] or "passed"))
+        crops = [self.pipeline.align(frames[i], f) for i, f in faces]
+        out.face_crop = crops[best]
+        if issues[best]:
+            out.decision = "poor_quality"
+            out.reason = f"the face is {issues[best].replace('_', ' ')}; " + _QUALITY_HINT
+            return out
+
+        crop_64 = self.pipeline.align(frames[index], face, 64)
+        live = float(self.authenticity(crop_64[None])[0])
+        clock.lap("authenticity")
+        threshold = self.settings.authenticity_min_probability
+        out.stages.append(
+            StageResult("authenticity", live >= threshold, live, threshold, "general discriminator")
+        )
+
+        vectors = self.pipeline.embed(crops)
+        vector = vectors[best]
+        clock.lap("embed")
+        found_candidates = shortlist(self.store, self.embedder, vector, self.settings.shortlist_k)
+        clock.lap("shortlist")
+        out.candidates = self.fuse_candidates(found_candidates, crop_64, table)
+        clock.lap("personal_discriminators")
+
+        burst = len(frames) >= 3 or (info is not None and info.require_liveness)
+        if burst:
+            out.head_turn = head_turn(
+                [qualities[j].yaw_deg for j in range(len(faces))],
+                vectors,
+                vector,
+                self.settings.liveness_min_yaw_change_deg,
+                self.settings.same_person_max_distance
+                or self.pipeline.embedder.same_person_max_distance,
+            )
+            out.stages.append(
+                StageResult(
+                    "head_turn",
+                    out.head_turn.passed,
+                    out.head_turn.yaw_range_deg,
+                    self.settings.liveness_min_yaw_change_deg,
+                    out.head_turn.reason,
+                )
+            )
+        self._conclude(out, info, live, when)
+        clock.lap("decision")
+        return out
+
+    def _conclude(self, out: AccessDecision, info, live: float, when: datetime | None) -> None:
+        table = out.levels
+        threshold = table.threshold(out.required_level)
+        if not out.candidates:
+            out.stages.append(StageResult("match", False, None, threshold, "nobody is enrolled"))
+            out.reason = "nobody is enrolled"
+            return
+        best = out.candidates[0]
+        out.probability, out.level = best.probability, best.level
+        runner_up = out.candidates[1].fused if len(out.candidates) > 1 else None
+        margin = best.fused - runner_up if runner_up is not None else float("inf")
+        matched = best.fused >= threshold
+        out.stages.append(
+            StageResult(
+                "match", matched, best.fused, threshold, f"level {best.level} of 10 (fused score)"
+            )
+        )
+        if not matched:
+            out.reason = (
+                f"the nearest enrolled person reaches level {best.level}; the door requires "
+                f"{out.required_level}: not anyone enrolled"
+            )
+            return
+        out.stages.append(
+            StageResult(
+                "margin",
+                margin >= self.settings.decision_margin,
+                None if runner_up is None else margin,
+                self.settings.decision_margin,
+                "lead over the runner-up",
+            )
+        )
+        if margin < self.settings.decision_margin:
+            out.reason = (
+                f"ambiguous: {best.display_name} leads {out.candidates[1].display_name} by "
+                f"{margin:.2f}, the margin is {self.settings.decision_margin:.2f}"
+            )
+            return
+        out.person_id, out.display_name = best.person_id, best.display_name
+        if live < self.settings.authenticity_min_probability:
+            out.decision = "spoof_suspected"
+            out.reason = (
+                f"matches {best.display_name}, but the general discriminator gives "
+                f"P(live capture) = {live:.3f} (threshold "
+                f"{self.settings.authenticity_min_probability}): a photo, screen or synthetic face?"
+            )
+            return
+        if info is not None and info.require_liveness and not out.head_turn.passed:
+            out.decision = "spoof_suspected"
+            out.reason = f"matches {best.display_name}, but {out.head_turn.reason}"
+            return
+        if info is not None and not self.store.authorized(best.person_id, info.id, when):
+            out.decision = "not_authorized"
+            out.reason = f"{best.display_name} has no access to door {info.name!r} at this time"
+            return
+        out.decision = "grant"
+        out.reason = (
+            f"{best.display_name} at level {best.level} (door requires {out.required_level}), "
+            f"P = {best.probability:.4f}"
+        )
+
+    def _query_image(self, frames: Sequence[np.ndarray], out: AccessDecision) -> bytes | None:
+        if not self.settings.store_query_images:
+            return None
+        frame = frames[out.frame_index if out.frame_index is not None else 0]
+        ok, jpeg = cv2.imencode(
+            ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
+        )
+        return jpeg.tobytes() if ok else None
+
+
+_QUALITY_HINT = "ask the person to face the camera in good light, closer, and hold still"
+
+
+class _Clock:
+    def __init__(self):
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round((now - self.last) * 1000, 2)
+        self.last = now
+
+    def total(self) -> float:
+        return round((time.perf_counter() - self.start) * 1000, 2)
