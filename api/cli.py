@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.render import PENDING, format_enrollment
+from api.render import PENDING, format_decision, format_enrollment, format_levels
 from facegate.errors import FacegateError, NotBuiltYetError
 from facegate.settings import get_settings
 
@@ -259,6 +259,22 @@ def enroll(
     _emit(obj, as_json, format_enrollment(summary, result.frames if frames else None))
 
 
+def _read_images(paths: list[Path]) -> list:
+    import cv2
+
+    from facegate.errors import ImageDecodeError, SourceNotFoundError
+
+    frames = []
+    for path in paths:
+        if not path.is_file():
+            raise SourceNotFoundError(f"image {path} does not exist")
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ImageDecodeError(f"{path} cannot be decoded as an image (damaged or not one)")
+        frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    return frames
+
+
 @app.command()
 def recognize(
     images: Annotated[list[Path], typer.Argument(help="One image, or a short burst of frames.")],
@@ -268,14 +284,76 @@ def recognize(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Decide grant / deny / unknown / spoof for a face at a door, with a scored report."""
-    _fail(
-        NotBuiltYetError(
-            f"recognition needs {PENDING['recognizer']}; "
-            "`facegate demo` shows the face pipeline answering door queries in the meantime"
+    """Decide grant / unknown / spoof_suspected / not_authorized for a face at a door; records
+    the access event and prints the scored report."""
+    from recognize import Recognizer, build_report, render_html
+
+    store = _open_store(as_json)
+    try:
+        frames = _read_images(images)
+        decision = Recognizer(store).identify(frames, door=door)
+    except FacegateError as error:
+        _fail(error, as_json)
+    full = build_report(decision)
+    if report is not None:
+        report.write_text(render_html(full))
+    full.pop("face_crop_png")
+    obj = {"ok": True, "event_id": decision.event_id, "report": full}
+    _emit(obj, as_json, format_decision(full, decision.event_id, report))
+
+
+@app.command()
+def calibrate(
+    faces: Annotated[
+        Path,
+        typer.Option(
+            "--faces",
+            help="Photos of people who will never be enrolled, one sub-folder per identity "
+            "(or one flat folder of photos, each a different person).",
         ),
-        as_json,
-    )
+    ],
+    max_identities: Annotated[
+        int | None, typer.Option("--max-identities", help="Use only the first N identities.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Calibrate the 1-10 security levels on impostor trials against everyone enrolled."""
+    from enroll import read_photos
+    from recognize import Recognizer
+    from recognize.calibration import calibrate as run_calibration
+    from recognize.calibration import face_set
+
+    store = _open_store(as_json)
+    settings = get_settings()
+    try:
+        if not faces.is_dir():
+            raise FacegateError(f"--faces {faces} is not a folder")
+        folders = sorted(p for p in faces.iterdir() if p.is_dir())[:max_identities]
+
+        def photos():
+            for folder in folders:
+                for frame in read_photos(folder, settings.frame_max_side_px).frames:
+                    yield frame, folder.name
+            if not folders:
+                read = read_photos(faces, settings.frame_max_side_px)
+                yield from zip(read.frames, read.names, strict=True)
+
+        recognizer = Recognizer(store)
+        found = face_set(photos(), recognizer.pipeline)
+        table = run_calibration(
+            store,
+            settings.embedder,
+            found,
+            recognizer.personal,
+            str(faces),
+            settings.calibration_max_persons,
+        )
+    except ValueError as error:
+        _fail(FacegateError(str(error)), as_json)
+    except FacegateError as error:
+        _fail(error, as_json)
+    obj = {"ok": True, "impostor_trials": table.impostor_trials, "levels": table.rows()}
+    _emit(obj, as_json, format_levels(table.rows(), table.source, table.impostor_trials))
 
 
 @app.command()

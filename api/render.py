@@ -2,7 +2,6 @@
 
 # What later issues add behind this command line; the CLI says so instead of pretending.
 PENDING = {
-    "recognizer": "the recognizer that runs the general and personal discriminators: calibrated probability and 1-10 report (issue 5)",
     "api": "the door-access HTTP service (issue 6)",
 }
 
@@ -69,34 +68,44 @@ def format_enrollment(summary: dict, frames: list | None = None) -> str:
     return "\n".join(lines)
 
 
-def format_report(report: dict) -> str:
+def format_decision(report: dict, event_id: int | None, html_path=None) -> str:
+    """A door decision (its JSON report) as a few lines for a terminal."""
+    who = f" {report['display_name']} (person {report['person_id']})" if report["person_id"] else ""
     lines = [
-        f"door query: {report['query']}",
-        f"  decision: {report['decision']}"
-        + (f" ({report['person']})" if report.get("person") else "")
-        + " (provisional: embedding distance only)",
+        f"{report['decision'].upper()}{who}"
+        + (f" at door {report['door']!r}" if report["door"] else ""),
+        f"  {report['reason']}",
     ]
-    if "quality" in report:
-        q = report["quality"]
+    if report["level"] is not None:
         lines.append(
-            f"  quality: prob {q['detection_prob']:.3f}, size {q['face_px']:.0f} px, sharpness {q['sharpness']:.0f}, "
-            f"brightness {q['brightness']:.0f}, yaw {q['yaw_deg']:+.1f} deg"
-            + (f"; fails: {report['quality_issue']}" if report.get("quality_issue") else "")
+            f"  probability {report['probability']:.4f}, level {report['level']} of 10 "
+            f"(required {report['required_level']})"
         )
+    for s in report["stages"]:
+        result = "-" if s["passed"] is None else ("pass" if s["passed"] else "FAIL")
+        score = "" if s["score"] is None else f" {s['score']:.3f}"
+        limit = "" if s["threshold"] is None else f" (threshold {s['threshold']:.3f})"
+        lines.append(f"  {s['name']:<24} {result}{score}{limit} {s['detail']}")
+    for c in report["candidates"][:5]:
         lines.append(
-            f"  shortlist (provisional match at nearest-sample distance <= {report['match_max_distance']}):"
+            f"  candidate {c['display_name']} (#{c['person_id']}): distance {c['distance']:.3f}, "
+            f"P {c['probability']:.4f}, level {c['level']}"
         )
-        for c in report["candidates"] or [
-            {
-                "display_name": "(nobody enrolled)",
-                "nearest_distance": float("nan"),
-                "template_similarity": float("nan"),
-            }
-        ]:
-            lines.append(
-                f"    {c['display_name']:<32} distance {c['nearest_distance']:.3f}  template cosine {c['template_similarity']:.3f}"
-            )
-    lines.append(
-        "  latency: " + ", ".join(f"{k[:-3]} {v} ms" for k, v in report["latency_ms"].items())
-    )
+    latency = ", ".join(f"{k} {v:.0f}" for k, v in report["latency_ms"].items())
+    lines.append(f"  latency ms: {latency}")
+    if event_id is not None:
+        lines.append(f"  access event {event_id}")
+    if html_path is not None:
+        lines.append(f"  report: {html_path}")
+    return "\n".join(lines)
+
+
+def format_levels(rows: list[dict], source: str, trials: int) -> str:
+    """The security-level table."""
+    lines = [f"security levels from {trials} impostor trials ({source})"]
+    lines += [
+        f"  level {r['level']:>2}: target FMR {r['target_fmr']:.0e}, fused >= {r['threshold']:.3f}, "
+        f"measured FMR {r['estimated_fmr']:.2e} ({r['basis']})"
+        for r in rows
+    ]
     return "\n".join(lines)

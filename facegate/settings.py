@@ -100,13 +100,6 @@ class Settings(BaseSettings):
         description="Mean distance (average linkage) above which two groups of faces in one clip "
         "are different people; None uses the embedder's own value (dlib 0.7).",
     )
-    provisional_match_max_distance: float = Field(
-        0.5,
-        description="Until issue 5 calibrates the door decision: the nearest stored sample must be "
-        "this close for the provisional 'grant'. Stricter than dlib's pairwise 0.6, because the "
-        "minimum over a person's 40 samples compounds false matches (measured: 16.1% of other "
-        "people's faces come within 0.6 of someone's 40 samples, 1.15% within 0.5).",
-    )
     max_other_person_share: float = Field(
         0.1,
         description="If more than this share of face frames shows someone else, the clip is refused.",
@@ -164,6 +157,45 @@ class Settings(BaseSettings):
         150,
         description="Steps the general discriminator trains on after each new enrollment, going "
         "on from the current one.",
+    )
+
+    # --- recognition: the door decision ---
+    shortlist_k: int = Field(
+        8, description="Candidates taken from the index whose personal discriminators are run."
+    )
+    decision_margin: float = Field(
+        2.0,
+        description="The best candidate's fused score must lead the runner-up's by this much "
+        "(natural-log likelihood ratio; 2.0 is 7.4 times) or the answer is 'unknown'.",
+    )
+    default_required_level: int = Field(
+        6, ge=1, le=10, description="Level (1-10) a query without a door must pass (6: FMR 1e-3)."
+    )
+    authenticity_min_probability: float = Field(
+        0.4,
+        description="The general discriminator's calibrated probability of a live capture below "
+        "which a face that would otherwise pass is answered 'spoof_suspected'. Its calibration "
+        "balances live crops against GAN samples and simulated attacks, which score far lower "
+        "than a real screen replay; benchmarks/recognize.py prints all three.",
+    )
+    liveness_min_yaw_change_deg: float = Field(
+        15.0, description="Head-turn challenge: the yaw must change by this much across a burst."
+    )
+    recognize_min_face_px: int = Field(
+        60,
+        description="Door queries: a face smaller than this is 'poor_quality' (the other quality "
+        "figures use the enrollment gate's settings).",
+    )
+    personal_cache_size: int = Field(
+        512, description="Personal discriminators kept loaded on the device (LRU)."
+    )
+    store_query_images: bool = Field(
+        True,
+        description="Keep the decision frame (JPEG) with each access event; purged after "
+        "QUERY_IMAGE_RETENTION_DAYS.",
+    )
+    calibration_max_persons: int = Field(
+        200, description="Enrolled persons each calibration face is compared with."
     )
 
 

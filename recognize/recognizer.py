@@ -25,6 +25,7 @@ import torch
 
 from db import Store
 from facegate.errors import ConfigurationError
+from facegate.settings import Settings
 from gan.verifier import CalibratedDiscriminator
 from recognize.detect import DetectedFace
 from recognize.discriminators import PersonalDiscriminators
@@ -89,11 +90,14 @@ class Recognizer:
     """Keywords:
     store: the database of enrolled persons, doors and events.
     pipeline: the face pipeline (default: built from the store's settings).
+    settings: the decision's settings (default: the store's).
     """
 
-    def __init__(self, store: Store, pipeline: FacePipeline | None = None):
+    def __init__(
+        self, store: Store, pipeline: FacePipeline | None = None, settings: Settings | None = None
+    ):
         self.store = store
-        self.settings = store.settings
+        self.settings = settings or store.settings
         self.pipeline = pipeline or FacePipeline(self.settings)
         self.embedder = self.settings.embedder
         self.device = self.pipeline.device
