@@ -26,20 +26,18 @@ BatchProgress = Callable[[int, int, list[dict[str, float]]], None]  # (step, tot
 class Stacked:
     """P copies of one architecture as stacked parameters and buffers, called through vmap."""
 
-    def __init__(self, modules: list[nn.Module], training: bool = True):
+    def __init__(self, modules: list[nn.Module]):
         self.params, self.buffers = stack_module_state(modules)
         self.base = copy.deepcopy(modules[0]).to("meta")
-        self.base.train(training)
+        self.base.train()
 
-    def __call__(self, *inputs: torch.Tensor, shared: bool = False) -> torch.Tensor:
-        """Inputs carry a leading person dimension, or none when `shared` (every person gets
-        the same input); the outputs carry one."""
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Inputs carry a leading person dimension; so do the outputs."""
 
         def one(params, buffers, *xs):
             return functional_call(self.base, (params, buffers), xs)
 
-        in_dims = (0, 0) + (None if shared else 0,) * len(inputs)
-        return vmap(one, in_dims=in_dims)(self.params, self.buffers, *inputs)
+        return vmap(one)(self.params, self.buffers, *inputs)
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())

@@ -98,7 +98,12 @@ class Recognizer:
     ):
         self.store = store
         self.settings = settings or store.settings
-        self.pipeline = pipeline or FacePipeline(self.settings)
+        # a door's detector need not look for faces the quality gate would refuse as too small
+        # (fewer pyramid levels: measured in benchmarks/recognize.py)
+        smallest = max(self.settings.detect_min_face_px, self.settings.recognize_min_face_px)
+        self.pipeline = pipeline or FacePipeline(
+            self.settings.model_copy(update={"detect_min_face_px": smallest})
+        )
         self.embedder = self.settings.embedder
         self.device = self.pipeline.device
         self.personal = PersonalDiscriminators(
