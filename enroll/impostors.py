@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from enroll.sources import read_photos
+from facegate.errors import ConfigurationError
 from facegate.settings import Settings
 from recognize import FacePipeline
 
@@ -52,8 +53,9 @@ def folder_crops(folder: Path, pipeline: FacePipeline, size: int = 64) -> np.nda
         if found:
             crops.append(pipeline.align(frame, found[0], size))
     if not crops:
-        raise ValueError(
-            f"impostor_bank_dir {folder}: no face found in {len(photos.frames)} photos"
+        raise ConfigurationError(
+            f"FACEGATE_IMPOSTOR_BANK_DIR {folder}: no face found in {len(photos.frames)} photos; "
+            "point it at photos of people who will never be enrolled, one face each"
         )
     return np.stack(crops)
 

@@ -101,3 +101,18 @@ def test_a_stored_generator_round_trips(short_gan, enrolled):
     a, b = stored.samples(4, seed=1), stored.samples(4, seed=1)
     assert np.array_equal(a, b) and not np.array_equal(a, stored.samples(4, seed=2))
     assert stored.prior(3).shape == (3, 64, 64, 3)
+
+
+def test_an_impostor_bank_folder_without_faces_is_a_configuration_error(tmp_path, pipeline):
+    import cv2
+    import skimage.data
+
+    from enroll.impostors import impostor_bank
+    from facegate.errors import ConfigurationError
+
+    cv2.imwrite(str(tmp_path / "cup.jpg"), cv2.cvtColor(skimage.data.coffee(), cv2.COLOR_RGB2BGR))
+    settings = pipeline.settings.model_copy(
+        update={"impostor_bank_dir": tmp_path, "data_dir": tmp_path / "data"}
+    )
+    with pytest.raises(ConfigurationError, match="IMPOSTOR_BANK_DIR .* no face found in 1 photos"):
+        impostor_bank(settings, pipeline)
