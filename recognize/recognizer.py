@@ -33,7 +33,7 @@ from recognize.levels import LevelTable, embedding_logit, fuse, probability
 from recognize.liveness import HeadTurn, head_turn
 from recognize.pipeline import FacePipeline
 from recognize.quality import FaceQuality, measure_quality, quality_issue
-from recognize.shortlist import shortlist
+from recognize.shortlist import Candidate, shortlist
 
 DECISIONS = ("grant", "unknown", "spoof_suspected", "no_face", "poor_quality", "not_authorized")
 
@@ -177,7 +177,11 @@ class Recognizer:
         found = shortlist(self.store, self.embedder, vector, self.settings.shortlist_k)
         return self.fuse_candidates(found, crop_64, table)
 
-    def fuse_candidates(self, found, crop_64: np.ndarray, table: LevelTable):
+    def fuse_candidates(
+        self, found: list[Candidate], crop_64: np.ndarray, table: LevelTable
+    ) -> list[CandidateScore]:
+        """The personal discriminators of the shortlisted persons that have one, in one pass,
+        fused with their embedding distances; best first."""
         with_models = self.store.holding("personal_discriminator", [c.person_id for c in found])
         scored = [c for c in found if c.person_id in with_models]
         logits = dict(
