@@ -65,6 +65,7 @@ class AccessDecision:
     reason: str
     door: str | None
     required_level: int
+    door_id: int | None = None
     person_id: int | None = None
     display_name: str | None = None
     probability: float | None = None
@@ -110,6 +111,9 @@ class Recognizer:
             lambda person_id: store.artifact(person_id, "personal_discriminator"),
             self.device,
             self.settings.personal_cache_size,
+        )
+        self._quality_gate = self.settings.model_copy(
+            update={"min_face_px": self.settings.recognize_min_face_px}
         )
         self._general: CalibratedDiscriminator | None = None
         self._levels: LevelTable | None = None
@@ -163,8 +167,7 @@ class Recognizer:
         return max(found, key=lambda f: f.size_px, default=None)
 
     def quality_issue(self, quality: FaceQuality) -> str | None:
-        gate = self.settings.model_copy(update={"min_face_px": self.settings.recognize_min_face_px})
-        return quality_issue(quality, gate)
+        return quality_issue(quality, self._quality_gate)
 
     @torch.no_grad()
     def authenticity(self, crops_64: np.ndarray) -> np.ndarray:
@@ -230,7 +233,7 @@ class Recognizer:
 
             decision.event_id = self.store.record_event(
                 decision.decision,
-                self.store.door(door).id if door else None,
+                decision.door_id,
                 decision.person_id,
                 decision.probability,
                 decision.level,
@@ -249,7 +252,15 @@ class Recognizer:
         required = info.required_level if info else self.settings.default_required_level
         table = self.levels()
         self.general()  # refuses before any work when none is stored
-        out = AccessDecision("unknown", "", door, required, frames=len(frames), levels=table)
+        out = AccessDecision(
+            "unknown",
+            "",
+            door,
+            required,
+            door_id=info.id if info else None,
+            frames=len(frames),
+            levels=table,
+        )
 
         found = self.pipeline.detect(frames)
         faces = [
