@@ -1,4 +1,5 @@
-"""The `facegate` command line: init, enroll, recognize, serve, db, persons, and the end-to-end demo."""
+"""The `facegate` command line: init, enroll, recognize, calibrate, serve, persons, doors, keys,
+events, report, db, and the end-to-end demo."""
 
 import json
 import sys
@@ -7,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.render import PENDING, format_decision, format_enrollment, format_levels
+from api.render import format_decision, format_enrollment, format_levels
 from facegate.errors import FacegateError, NotBuiltYetError
 from facegate.settings import get_settings
 
@@ -81,8 +82,16 @@ db_app = typer.Typer(
 persons_app = typer.Typer(
     help="Enrolled persons: list, delete (with their biometric data).", no_args_is_help=True
 )
+doors_app = typer.Typer(
+    help="Doors and who may pass them: add, list, delete, allow.", no_args_is_help=True
+)
+keys_app = typer.Typer(
+    help="API keys: create (admin, door, audit), list, revoke.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(persons_app, name="persons")
+app.add_typer(doors_app, name="doors")
+app.add_typer(keys_app, name="keys")
 
 
 def _open_store(as_json: bool):
@@ -361,8 +370,214 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
 ) -> None:
-    """Run the door-access HTTP API."""
-    _fail(NotBuiltYetError(f"{PENDING['api']} is not built yet"), False)
+    """Run the door-access HTTP API (uvicorn; OpenAPI at /docs and /openapi.json)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    store = _open_store(False)  # an uninitialised or out-of-date database is refused here
+    uvicorn.run(create_app(get_settings(), store), host=host, port=port, log_level="info")
+
+
+@doors_app.command("add")
+def doors_add(
+    name: Annotated[str, typer.Argument(help="The door's name (letters, digits, _ . -).")],
+    level: Annotated[
+        int, typer.Option("--level", min=1, max=10, help="Required security level 1-10.")
+    ] = 6,
+    liveness: Annotated[
+        bool, typer.Option("--liveness", help="Require a head-turn burst at this door.")
+    ] = False,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a door."""
+    store = _open_store(as_json)
+    try:
+        door = store.add_door(name, level, liveness, None, description)
+    except FacegateError as error:
+        _fail(error, as_json)
+    _emit(
+        {"ok": True, "door": {"id": door.id, "name": door.name, "required_level": level}},
+        as_json,
+        f"door {door.name!r} (id {door.id}) needs level {level}"
+        + (" and a head turn" if liveness else ""),
+    )
+
+
+@doors_app.command("list")
+def doors_list(as_json: JsonOption = False) -> None:
+    """All doors."""
+    doors = _open_store(as_json).doors()
+    items = [
+        {
+            "id": d.id,
+            "name": d.name,
+            "required_level": d.required_level,
+            "require_liveness": d.require_liveness,
+        }
+        for d in doors
+    ]
+    text = "\n".join(
+        f"{d['id']:4d}  {d['name']}  level {d['required_level']}"
+        + (", head turn" if d["require_liveness"] else "")
+        for d in items
+    )
+    _emit({"ok": True, "doors": items}, as_json, text or "no doors")
+
+
+@doors_app.command("delete")
+def doors_delete(name: str, as_json: JsonOption = False) -> None:
+    """Remove a door with its policies and door keys (its events stay)."""
+    store = _open_store(as_json)
+    try:
+        store.delete_door(name)
+    except FacegateError as error:
+        _fail(error, as_json)
+    _emit({"ok": True, "deleted": name}, as_json, f"deleted door {name!r}")
+
+
+@doors_app.command("allow")
+def doors_allow(
+    door: Annotated[str, typer.Argument(help="The door.")],
+    person_id: Annotated[int, typer.Argument(help="The person's id.")],
+    weekdays: Annotated[str, typer.Option(help="Digits, Monday = 0.")] = "0123456",
+    as_json: JsonOption = False,
+) -> None:
+    """Let a person through a door (on the given weekdays, at any time)."""
+    store = _open_store(as_json)
+    try:
+        store.check_person_exists(person_id)
+        policy = store.allow(store.door(door).id, person_id=person_id, weekdays=weekdays)
+    except FacegateError as error:
+        _fail(error, as_json)
+    _emit(
+        {"ok": True, "policy_id": policy},
+        as_json,
+        f"policy {policy}: person {person_id} may pass {door!r}",
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what holds the key.")],
+    scope: Annotated[str, typer.Option("--scope", help="admin, door or audit.")],
+    door: Annotated[str | None, typer.Option("--door", help="The door a door key opens.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key; its secret is printed once and only its SHA-256 is stored."""
+    store = _open_store(as_json)
+    try:
+        secret, key = store.create_key(name, scope, door)
+    except FacegateError as error:
+        _fail(error, as_json)
+    _emit(
+        {"ok": True, "id": key.id, "key": secret, "scope": key.scope, "door": key.door},
+        as_json,
+        f"{key.scope} key {key.id} ({key.name}): {secret}\n(shown once: store it now)",
+    )
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOption = False) -> None:
+    """All API keys (prefixes only)."""
+    keys = _open_store(as_json).api_keys()
+    items = [
+        {
+            "id": k.id,
+            "name": k.name,
+            "prefix": k.prefix,
+            "scope": k.scope,
+            "door": k.door,
+            "revoked": k.revoked_at is not None,
+        }
+        for k in keys
+    ]
+    text = "\n".join(
+        f"{k['id']:4d}  {k['prefix']}...  {k['scope']:<5}  {k['name']}"
+        + (f" (door {k['door']})" if k["door"] else "")
+        + (" REVOKED" if k["revoked"] else "")
+        for k in items
+    )
+    _emit({"ok": True, "keys": items}, as_json, text or "no keys")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int, as_json: JsonOption = False) -> None:
+    """Revoke an API key at once."""
+    store = _open_store(as_json)
+    try:
+        store.revoke_key(key_id)
+    except FacegateError as error:
+        _fail(error, as_json)
+    _emit({"ok": True, "revoked": key_id}, as_json, f"revoked key {key_id}")
+
+
+@app.command()
+def events(
+    door: Annotated[str | None, typer.Option("--door")] = None,
+    person_id: Annotated[int | None, typer.Option("--person")] = None,
+    decision: Annotated[str | None, typer.Option("--decision")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The audit log, newest first."""
+    store = _open_store(as_json)
+    try:
+        door_id = store.door(door).id if door else None
+        total, rows = store.events(door_id, person_id, decision, limit=limit)
+    except FacegateError as error:
+        _fail(error, as_json)
+    names = store.door_names()
+    items = [
+        {
+            "id": e.id,
+            "created_at": e.created_at.isoformat(),
+            "door": names.get(e.door_id),
+            "decision": e.decision,
+            "person_id": e.person_id,
+            "level": e.level,
+            "probability": e.probability,
+        }
+        for e in rows
+    ]
+    text = "\n".join(
+        f"{i['id']:6d}  {i['created_at'][:19]}  {i['door'] or '-':<12} {i['decision']:<16}"
+        + (f" person {i['person_id']}" if i["person_id"] else "")
+        + (f" level {i['level']}" if i["level"] is not None else "")
+        for i in items
+    )
+    _emit(
+        {"ok": True, "total": total, "events": items},
+        as_json,
+        (text or "no events") + f"\n({len(items)} of {total})",
+    )
+
+
+@app.command()
+def report(
+    event_id: Annotated[int, typer.Argument(help="The access event.")],
+    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML page here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """An access event's scored confidence report."""
+    from recognize import render_html
+
+    store = _open_store(as_json)
+    try:
+        event = store.event(event_id)
+    except FacegateError as error:
+        _fail(error, as_json)
+    full = dict(event.report or {})
+    if html is not None:
+        html.write_text(render_html(full))
+    full.pop("face_crop_png", None)
+    text = (
+        format_decision(full, event_id, html)
+        if "candidates" in full
+        else f"event {event_id}: {event.decision} (biometric data erased)"
+    )
+    _emit({"ok": True, "event_id": event_id, "report": full}, as_json, text)
 
 
 @app.command()

@@ -1,9 +1,7 @@
-"""Plain-text renderings of enrollment summaries and door reports for the terminal."""
+"""Plain-text renderings of enrollment summaries and door reports for the terminal, and the
+enrollment report's HTML page."""
 
-# What later issues add behind this command line; the CLI says so instead of pretending.
-PENDING = {
-    "api": "the door-access HTTP service (issue 6)",
-}
+import html
 
 
 def format_enrollment(summary: dict, frames: list | None = None) -> str:
@@ -109,3 +107,33 @@ def format_levels(rows: list[dict], source: str, trials: int) -> str:
         for r in rows
     ]
     return "\n".join(lines)
+
+
+FRAME_COLUMNS = (
+    "frame_index", "time_s", "faces_found", "detection_prob", "face_px", "sharpness",
+    "brightness", "yaw_deg", "pose_bin", "drop_reason", "selected",
+)  # fmt: skip
+
+
+def enrollment_html(report: dict, samples_url: str) -> str:
+    """One page: the summary lines, the GAN sample grid and the per-frame quality table."""
+    summary = {**report["enrollment"], "person_id": report["person_id"], "models": report["models"]}
+    rows = []
+    for frame in report.get("frames", []):
+        cells = []
+        for column in FRAME_COLUMNS:
+            value = frame.get(column)
+            text = f"{value:.2f}" if isinstance(value, float) else ("" if value is None else value)
+            cells.append(f"<td>{html.escape(str(text))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = "".join(f"<th>{c}</th>" for c in FRAME_COLUMNS)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>facegate enrollment</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;font-size:13px}"
+        "tr:nth-child(even){background:#f3f3f3}pre{background:#f7f7f7;padding:1em}</style>"
+        f"</head><body><h1>Enrollment of {html.escape(summary['name'])}</h1>"
+        f"<pre>{html.escape(format_enrollment(summary))}</pre>"
+        f"<h2>Personal GAN samples</h2><img src='{html.escape(samples_url)}' "
+        "alt='samples of the person synthesized by their GAN'>"
+        f"<h2>Frames</h2><table><tr>{head}</tr>{''.join(rows)}</table></body></html>"
+    )

@@ -4,6 +4,15 @@ One way in: `Store`. Imports nothing from enroll/, recognize/, gan/ or api/.
 """
 
 from db.access import DoorInfo, DoorNotFoundError, EventNotFoundError, InvalidDoorError
+from db.admin import (
+    SCOPES,
+    InvalidKeyError,
+    JobNotFoundError,
+    KeyInfo,
+    KeyNotFoundError,
+    PersonNotFoundError,
+    PolicyNotFoundError,
+)
 from db.artifacts import ArtifactChecksumError, ArtifactError
 from db.index import VectorIndex
 from db.schema import SchemaOutOfDateError, upgrade
@@ -11,12 +20,17 @@ from db.store import (
     ArtifactIn,
     CheckReport,
     DuplicatePersonError,
-    PersonNotFoundError,
     SampleIn,
     Store,
 )
 
 __all__ = [
+    "SCOPES",
+    "InvalidKeyError",
+    "JobNotFoundError",
+    "KeyInfo",
+    "KeyNotFoundError",
+    "PolicyNotFoundError",
     "ArtifactChecksumError",
     "ArtifactError",
     "ArtifactIn",

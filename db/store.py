@@ -18,20 +18,26 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from db.access import AccessRecords
+from db.admin import AdminRecords, PersonNotFoundError
 from db.artifacts import ArtifactStore
 from db.engine import make_engine, make_sessionmaker, sqlite_url
 from db.index import VectorIndex
-from db.models import AccessEvent, FaceSample, ModelArtifact, Person, StoreState, utcnow
+from db.models import (
+    AccessEvent,
+    EnrollmentJob,
+    FaceSample,
+    LevelCalibration,
+    ModelArtifact,
+    Person,
+    StoreState,
+    utcnow,
+)
 from db.schema import require_current
 from facegate.errors import FacegateError
 from facegate.settings import Settings
 
 # Report keys that carry biometric data; erased from past events when their person is deleted.
 BIOMETRIC_REPORT_KEYS = ("face_crop", "face_crop_png", "embedding", "candidates", "faces")
-
-
-class PersonNotFoundError(FacegateError):
-    code = "person_not_found"
 
 
 class DuplicatePersonError(FacegateError):
@@ -76,7 +82,7 @@ def _no_fault(_step: str) -> None:
     pass
 
 
-class Store(AccessRecords):
+class Store(AccessRecords, AdminRecords):
     """Keywords:
     settings: facegate settings (database URL, data folder, index choices).
     url: a database URL that overrides the settings.
@@ -284,6 +290,18 @@ class Store(AccessRecords):
             ).first()
             return None if row is None else self._load(row)
 
+    def models_stamp(self, embedder: str) -> tuple:
+        """Changes whenever the general discriminator or the level table for `embedder` is
+        replaced: a long-running reader (the API) compares it to know when to reload them."""
+        with self.sessions() as session:
+            general = session.scalar(
+                select(ModelArtifact.sha256).where(ModelArtifact.kind == "general_discriminator")
+            )
+            levels = session.scalar(
+                select(func.max(LevelCalibration.id)).where(LevelCalibration.embedder == embedder)
+            )
+        return general, levels
+
     def set_general_discriminator(self, data: bytes, format: str) -> None:
         """Replace the general discriminator: the new one is published and the old one removed
         in one transaction, so readers see one or the other, never none."""
@@ -329,6 +347,12 @@ class Store(AccessRecords):
                 select(AccessEvent).where(AccessEvent.person_id == person_id)
             ):
                 _erase_biometrics(event)
+            # the enrollment report's sample grid shows synthesized faces of the person
+            session.execute(
+                update(EnrollmentJob)
+                .where(EnrollmentJob.person_id == person_id)
+                .values(sample_grid=None, metrics=None)
+            )
             session.delete(person)
             version = self._bump_version(session)
         self._delete_unreferenced(paths)

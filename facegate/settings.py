@@ -198,6 +198,43 @@ class Settings(BaseSettings):
         200, description="Enrolled persons each calibration face is compared with."
     )
 
+    # --- the HTTP API and its jobs ---
+    jobs: Literal["inprocess", "celery"] = Field(
+        "inprocess",
+        description="Where enrollment jobs run: a worker thread of the API process, or Celery "
+        "workers over Redis (they must share the database and DATA_DIR with the API).",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="The Celery broker when JOBS=celery."
+    )
+    job_stale_seconds: float = Field(
+        900.0,
+        description="A Celery job without progress for this long is marked failed (its worker "
+        "stopped); in-process jobs left unfinished are failed when the service restarts.",
+    )
+    max_image_bytes: int = Field(
+        8_000_000, description="Largest image accepted by a door query (each frame)."
+    )
+    max_burst_frames: int = Field(8, description="Most frames one door query may send.")
+    max_clip_bytes: int = Field(
+        100_000_000, description="Largest enrollment clip accepted by upload."
+    )
+    rate_limit_per_minute: int = Field(
+        600, description="Requests per API key per minute (a token bucket; bursts up to a tenth)."
+    )
+    webhook_url: str | None = Field(
+        None, description="Every access event is POSTed here as JSON (None: no webhook)."
+    )
+    webhook_secret: str | None = Field(
+        None,
+        description="Signs webhook bodies: X-Facegate-Signature is sha256=HMAC(secret, "
+        "timestamp + '.' + body); required when WEBHOOK_URL is set.",
+    )
+    webhook_max_attempts: int = Field(
+        5, description="Deliveries tried per event (backoff 0.5 s, doubling) before giving up."
+    )
+    webhook_timeout_s: float = Field(5.0, description="Timeout of one webhook delivery.")
+
 
 @lru_cache
 def get_settings() -> Settings:

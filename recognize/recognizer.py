@@ -117,6 +117,7 @@ class Recognizer:
         )
         self._general: CalibratedDiscriminator | None = None
         self._levels: LevelTable | None = None
+        self._stamp = store.models_stamp(self.embedder)
 
     # --- models ---------------------------------------------------------------------------------
 
@@ -125,6 +126,13 @@ class Recognizer:
         calibration); personal discriminators stay cached, keyed by person id."""
         self._general = None
         self._levels = None
+        self._stamp = self.store.models_stamp(self.embedder)
+
+    def refresh_if_changed(self) -> None:
+        """Reload when another process (an enrollment worker, `facegate calibrate`) replaced the
+        general discriminator or the level table since the last load."""
+        if self.store.models_stamp(self.embedder) != self._stamp:
+            self.refresh()
 
     def general(self) -> CalibratedDiscriminator:
         if self._general is None:

@@ -11,7 +11,20 @@ import pytest
 import skimage.data
 
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
-SUBCOMMANDS = ["init", "enroll", "recognize", "calibrate", "serve", "demo", "db", "persons"]
+SUBCOMMANDS = [
+    "init",
+    "enroll",
+    "recognize",
+    "calibrate",
+    "serve",
+    "demo",
+    "db",
+    "persons",
+    "doors",
+    "keys",
+    "events",
+    "report",
+]
 
 
 # test-sized training budgets: the commands' plumbing is under test here, not the models
@@ -60,7 +73,7 @@ def test_init_creates_the_data_folder_and_schema_named_in_the_environment(tmp_pa
     result = run("init", "--json", cwd=tmp_path, env={"FACEGATE_DATA_DIR": str(target)})
     assert result.returncode == 0
     obj = json.loads(result.stdout)
-    assert obj["data_dir"] == str(target) and obj["schema"] == "0002"
+    assert obj["data_dir"] == str(target) and obj["schema"] == "0003"
     assert (target / "facegate.db").is_file()
 
 
@@ -142,8 +155,33 @@ def test_enroll_needs_exactly_one_source(initialised):
     assert result.returncode == 1 and "exactly one source" in result.stderr
 
 
-def test_the_api_service_says_it_is_not_built_and_fails_closed(tmp_path):
-    assert run("serve", cwd=tmp_path).returncode == 3
+def test_the_api_service_refuses_a_database_without_the_schema(tmp_path):
+    result = run("serve", "--port", "0", cwd=tmp_path)
+    assert result.returncode == 1 and "facegate db upgrade" in result.stderr
+
+
+def test_doors_keys_and_events_from_the_command_line(initialised):
+    assert run("doors", "add", "lobby", "--level", "4", cwd=initialised).returncode == 0
+    again = run("doors", "add", "lobby", cwd=initialised)
+    assert again.returncode == 1 and "exists already" in again.stderr
+    created = json.loads(
+        run(
+            "keys", "create", "--name", "ctl", "--scope", "door", "--door", "lobby", "--json",
+            cwd=initialised,
+        ).stdout
+    )  # fmt: skip
+    assert created["key"].startswith("fg_") and created["door"] == "lobby"
+    wrong = run("keys", "create", "--name", "x", "--scope", "door", cwd=initialised)
+    assert wrong.returncode == 1 and "names exactly one door" in wrong.stderr
+    listed = json.loads(run("keys", "list", "--json", cwd=initialised).stdout)["keys"]
+    assert [k["prefix"] for k in listed] == [created["key"][:9]]
+    assert created["key"] not in run("keys", "list", cwd=initialised).stdout
+    assert run("keys", "revoke", str(created["id"]), cwd=initialised).returncode == 0
+    assert json.loads(run("keys", "list", "--json", cwd=initialised).stdout)["keys"][0]["revoked"]
+    events = json.loads(run("events", "--json", cwd=initialised).stdout)
+    assert events["total"] == 0
+    missing = run("report", "99", cwd=initialised)
+    assert missing.returncode == 1 and "no access event 99" in missing.stderr
 
 
 def test_the_demo_enrolls_and_answers_door_queries_from_shipped_faces(tmp_path):

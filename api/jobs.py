@@ -1,0 +1,248 @@
+"""Enrollment jobs: one function does the work (`run_enrollment_job`); a runner decides where.
+
+- `InProcessJobs` (default): one worker thread inside the API process. Training uses every core,
+  so jobs run one at a time. Jobs left unfinished by a restart are failed, with the reason, when
+  the service starts again.
+- `CeleryJobs` (FACEGATE_JOBS=celery): the API queues the job over Redis; a worker on any machine
+  that shares the database and FACEGATE_DATA_DIR runs it:
+      celery -A api.jobs:celery_app worker --pool solo --concurrency 1
+  A job whose worker stops has no heartbeat any more; it is failed after JOB_STALE_SECONDS.
+"""
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from db import Store
+from facegate.errors import FacegateError
+from facegate.settings import Settings, get_settings
+
+log = logging.getLogger("facegate.jobs")
+
+
+class JobsUnavailableError(FacegateError):
+    code = "jobs_unavailable"
+
+
+# Share of the job's progress bar each stage ends at (reading and detection come first).
+STAGE_END = {
+    "reading the clip": 0.15,
+    "personal GAN": 0.5,
+    "personal discriminator": 0.8,
+    "general discriminator": 0.98,
+}
+RESTART_REASON = (
+    "the facegate service restarted while this enrollment was queued or running; nothing was "
+    "stored: submit the clip again"
+)
+
+
+def sample_grid(samples: np.ndarray, columns: int = 8) -> bytes:
+    """A PNG of up to 32 synthesized faces, `columns` to a row."""
+    samples = samples[:32]
+    rows = -(-len(samples) // columns)
+    side = samples.shape[1]
+    grid = np.full((rows * side, columns * side, 3), 255, np.uint8)
+    for i, face in enumerate(samples):
+        r, c = divmod(i, columns)
+        grid[r * side : (r + 1) * side, c * side : (c + 1) * side] = face
+    ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    assert ok
+    return png.tobytes()
+
+
+class _Heartbeat:
+    """Training progress into the job row, at most once a second (also the job's heartbeat)."""
+
+    def __init__(self, store: Store, job_id: str):
+        self.store, self.job_id, self.last = store, job_id, 0.0
+        self.starts = dict(zip(STAGE_END, [0.0, *list(STAGE_END.values())[:-1]], strict=True))
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 1.0 and done != total:
+            return
+        self.last = now
+        start, end = self.starts.get(stage, 0.0), STAGE_END.get(stage, 0.98)
+        share = start + (end - start) * done / max(total, 1)
+        self.store.update_job(self.job_id, stage=stage, progress=round(share, 3))
+
+
+def run_enrollment_job(
+    store: Store,
+    settings: Settings,
+    job_id: str,
+    name: str,
+    source: dict,
+    external_id: str | None = None,
+    pipeline=None,
+) -> None:
+    """Enroll `name` from `source` ({"video": path, "upload": bool} or {"url": stream}) and
+    record the outcome in the job row; never raises for a bad clip (the job says what was wrong)."""
+    from enroll import enroll
+    from enroll.personal import store_enrollment
+    from gan.stored import StoredGenerator
+    from recognize import FacePipeline
+
+    upload = Path(source["video"]) if source.get("upload") else None
+    try:
+        store.update_job(job_id, status="running", stage="reading the clip", progress=0.01)
+        pipeline = pipeline or FacePipeline(settings)
+        result = enroll(
+            name, video=source.get("video"), url=source.get("url"), settings=settings,
+            pipeline=pipeline,
+        )  # fmt: skip
+        store.update_job(job_id, stage="personal GAN", progress=STAGE_END["reading the clip"])
+        person_id, models = store_enrollment(
+            store, result, pipeline, settings, external_id, progress=_Heartbeat(store, job_id)
+        )
+        generator = StoredGenerator.from_bytes(store.artifact(person_id, "generator"))
+        report = {
+            "person_id": person_id,
+            "enrollment": result.summary(),
+            "models": models,
+            "frames": [r.as_dict() for r in result.frames],
+        }
+        store.update_job(
+            job_id,
+            status="succeeded",
+            stage="done",
+            progress=1.0,
+            person_id=person_id,
+            metrics=_plain(report),
+            sample_grid=sample_grid(generator.samples(32, seed=7)),
+        )
+    except FacegateError as error:
+        store.update_job(
+            job_id, status="failed", stage="failed", error_code=error.code, error=error.message
+        )
+    except Exception as error:  # the job row must never be left running
+        log.exception("enrollment job %s failed", job_id)
+        store.update_job(
+            job_id,
+            status="failed",
+            stage="failed",
+            error_code="internal_error",
+            error=f"enrollment failed unexpectedly ({type(error).__name__}); see the service log",
+        )
+    finally:
+        if upload is not None:
+            upload.unlink(missing_ok=True)
+
+
+def _plain(value):
+    """JSON-safe: numpy scalars and arrays become Python numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+class InProcessJobs:
+    """One worker thread in this process; unfinished jobs of an earlier process are failed."""
+
+    def __init__(self, store: Store, settings: Settings, pipeline=None):
+        self.store, self.settings, self.pipeline = store, settings, pipeline
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facegate-enroll")
+        failed = store.fail_jobs(RESTART_REASON)
+        if failed:
+            log.warning("marked %d unfinished enrollment job(s) failed after a restart", failed)
+
+    def submit(self, job_id: str, name: str, source: dict, external_id: str | None) -> None:
+        self.pool.submit(
+            run_enrollment_job,
+            self.store,
+            self.settings,
+            job_id,
+            name,
+            source,
+            external_id,
+            self.pipeline,
+        )
+
+    def sweep(self) -> None:
+        pass  # every unfinished job is this process's own, and alive
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class CeleryJobs:
+    """Jobs queued over Redis for Celery workers."""
+
+    def __init__(self, store: Store, settings: Settings):
+        self.store, self.settings = store, settings
+        self.app = make_celery(settings.redis_url)
+
+    def submit(self, job_id: str, name: str, source: dict, external_id: str | None) -> None:
+        try:
+            self.app.send_task(
+                "facegate.enroll", args=[job_id, name, source, external_id], retry=False
+            )
+        except Exception as error:  # the broker is down or unreachable
+            self.store.update_job(
+                job_id,
+                status="failed",
+                stage="failed",
+                error_code="jobs_unavailable",
+                error=f"the job queue at {self.settings.redis_url} cannot be reached "
+                f"({type(error).__name__}); nothing was stored",
+            )
+            raise JobsUnavailableError(
+                f"the enrollment job queue ({self.settings.redis_url}) cannot be reached: start "
+                "Redis or set FACEGATE_JOBS=inprocess"
+            ) from error
+
+    def sweep(self) -> None:
+        self.store.fail_jobs(
+            f"no progress for {self.settings.job_stale_seconds:.0f} s: the worker running it "
+            "stopped; nothing was stored: submit the clip again",
+            stale_seconds=self.settings.job_stale_seconds,
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def make_celery(broker: str):
+    from celery import Celery
+
+    app = Celery("facegate", broker=broker)
+    app.conf.update(
+        task_acks_late=False,  # a job is not retried blindly: a lost one is failed and said so
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=5,
+        task_ignore_result=True,
+    )
+
+    @app.task(name="facegate.enroll")
+    def enroll_task(job_id: str, name: str, source: dict, external_id: str | None) -> None:
+        settings = get_settings()
+        store = Store(settings)
+        try:
+            run_enrollment_job(store, settings, job_id, name, source, external_id)
+        finally:
+            store.close()
+
+    return app
+
+
+def make_jobs(store: Store, settings: Settings, pipeline=None):
+    if settings.jobs == "celery":
+        return CeleryJobs(store, settings)
+    return InProcessJobs(store, settings, pipeline)
+
+
+def __getattr__(name: str):
+    # `celery -A api.jobs:celery_app worker`: the worker's app, built from the settings on demand
+    if name == "celery_app":
+        return make_celery(get_settings().redis_url)
+    raise AttributeError(name)

@@ -1,0 +1,67 @@
+"""/metrics in the Prometheus text format: requests by route and status, decisions, latency
+histograms, webhook deliveries. One registry per app, so several apps in a process stay apart."""
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+class ServiceMetrics:
+    def __init__(self, webhooks=None):
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "facegate_http_requests",
+            "HTTP requests answered, by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "facegate_http_request_seconds",
+            "Time to answer an HTTP request, by route template",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "facegate_decisions",
+            "Door decisions, by decision",
+            ["decision"],
+            registry=self.registry,
+        )
+        self.decision_seconds = Histogram(
+            "facegate_decision_seconds",
+            "Time the recognizer took for one door decision",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        if webhooks is not None:
+            delivered = Gauge(
+                "facegate_webhooks_delivered",
+                "Webhook deliveries that succeeded since the start",
+                registry=self.registry,
+            )
+            delivered.set_function(lambda: webhooks.delivered)
+            failed = Gauge(
+                "facegate_webhooks_failed",
+                "Webhook events given up on since the start",
+                registry=self.registry,
+            )
+            failed.set_function(lambda: webhooks.failed)
+
+    def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.request_seconds.labels(route).observe(seconds)
+
+    def decision(self, decision: str, seconds: float) -> None:
+        self.decisions.labels(decision).inc()
+        self.decision_seconds.observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
