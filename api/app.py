@@ -14,10 +14,10 @@ import threading
 import time
 from contextlib import asynccontextmanager
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -120,7 +120,7 @@ class Service:
         self.webhooks = WebhookSender(settings)
         self.metrics = ServiceMetrics(self.webhooks)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
-        self.uploads = Path(settings.data_dir) / "uploads"
+        self.uploads = FilePath(settings.data_dir) / "uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
 
     def get_recognizer(self):
@@ -139,8 +139,17 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="A
 bearer = HTTPBearer(auto_error=False, description="The same API key as a bearer token")
 
 
+_building = threading.Lock()
+
+
 def service(request: Request) -> Service:
-    return request.app.state.service
+    """The app's Service, built on first use (with or without a lifespan-aware server)."""
+    state = request.app.state
+    if getattr(state, "service", None) is None:
+        with _building:
+            if getattr(state, "service", None) is None:
+                state.service = Service(*state.service_args)
+    return state.service
 
 
 def authorize(*scopes: str):
@@ -185,6 +194,13 @@ Auditor = Annotated[KeyInfo, Depends(authorize("admin", "audit"))]
 DoorCaller = Annotated[KeyInfo, Depends(authorize("admin", "door"))]
 Svc = Annotated[Service, Depends(service)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+MAX_ID = 2**31 - 1  # ids are 32-bit on every database facegate supports
+PersonId = Annotated[int, Path(ge=1, le=MAX_ID)]
+EventId = Annotated[int, Path(ge=1, le=MAX_ID)]
+KeyId = Annotated[int, Path(ge=1, le=MAX_ID)]
+PolicyId = Annotated[int, Path(ge=1, le=MAX_ID)]
+JobId = Annotated[str, Path(min_length=1, max_length=36)]
+DoorName = Annotated[str, Path(min_length=1, max_length=100)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -239,12 +255,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        svc = Service(settings, store, pipeline)
-        app.state.service = svc
+        if getattr(app.state, "service", None) is None:
+            app.state.service = Service(*app.state.service_args)
         try:
             yield
         finally:
-            svc.close()
+            app.state.service.close()
+            app.state.service = None
 
     app = FastAPI(
         title="facegate",
@@ -254,6 +271,8 @@ def create_app(
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
+    app.state.service_args = (settings, store, pipeline)
+    app.state.service = None
     app.add_middleware(BodyLimit, settings=settings)
     _handlers(app)
     _health_routes(app)
@@ -392,12 +411,12 @@ def _person_routes(app: FastAPI) -> None:
         return schemas.PersonPage(total=total, offset=offset, limit=limit, items=items)
 
     @app.get("/v1/persons/{person_id}", tags=tags, summary="One person")
-    def get_person(person_id: int, _key: Admin, svc: Svc) -> schemas.PersonOut:
+    def get_person(person_id: PersonId, _key: Admin, svc: Svc) -> schemas.PersonOut:
         return _person_out(*svc.store.person(person_id))
 
     @app.patch("/v1/persons/{person_id}", tags=tags, summary="Rename a person")
     def rename_person(
-        person_id: int, body: schemas.PersonRename, _key: Admin, svc: Svc
+        person_id: PersonId, body: schemas.PersonRename, _key: Admin, svc: Svc
     ) -> schemas.PersonOut:
         svc.store.rename_person(person_id, body.display_name)
         return _person_out(*svc.store.person(person_id))
@@ -408,7 +427,7 @@ def _person_routes(app: FastAPI) -> None:
         summary="Delete a person with their biometric data (samples, models, index entry; "
         "past events keep time, door and decision only)",
     )
-    def delete_person(person_id: int, _key: Admin, svc: Svc) -> schemas.Deleted:
+    def delete_person(person_id: PersonId, _key: Admin, svc: Svc) -> schemas.Deleted:
         svc.store.delete_person(person_id)
         if svc.recognizer is not None:
             svc.recognizer.personal.forget(person_id)
@@ -527,7 +546,7 @@ def _enrollment_routes(app: FastAPI) -> None:
         return schemas.JobPage(total=len(items) + offset, offset=offset, limit=limit, items=items)
 
     @app.get("/v1/enrollments/{job_id}", tags=tags, summary="A job's status and progress")
-    def get_enrollment(job_id: str, _key: Admin, svc: Svc) -> schemas.JobOut:
+    def get_enrollment(job_id: JobId, _key: Admin, svc: Svc) -> schemas.JobOut:
         svc.jobs.sweep()
         return _job_out(svc.store.job(job_id))
 
@@ -538,7 +557,7 @@ def _enrollment_routes(app: FastAPI) -> None:
         response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}}}},
     )
-    def follow_enrollment(job_id: str, _key: Admin, svc: Svc):
+    def follow_enrollment(job_id: JobId, _key: Admin, svc: Svc):
         svc.store.job(job_id)  # 404 now, not inside the stream
 
         async def stream():
@@ -562,7 +581,7 @@ def _enrollment_routes(app: FastAPI) -> None:
         summary="The enrollment report: frames kept, pose coverage, quality, model figures",
         responses={409: {"model": schemas.ErrorResponse}, 410: {"model": schemas.ErrorResponse}},
     )
-    def enrollment_report(job_id: str, _key: Admin, svc: Svc) -> dict:
+    def enrollment_report(job_id: JobId, _key: Admin, svc: Svc) -> dict:
         job = _finished_job(svc, job_id)
         return {**job.metrics, "sample_grid_url": f"/v1/enrollments/{job_id}/samples.png"}
 
@@ -572,7 +591,7 @@ def _enrollment_routes(app: FastAPI) -> None:
         summary="The enrollment report as one HTML page",
         response_class=HTMLResponse,
     )
-    def enrollment_report_html(job_id: str, _key: Admin, svc: Svc) -> HTMLResponse:
+    def enrollment_report_html(job_id: JobId, _key: Admin, svc: Svc) -> HTMLResponse:
         from api.render import enrollment_html
 
         job = _finished_job(svc, job_id)
@@ -585,7 +604,7 @@ def _enrollment_routes(app: FastAPI) -> None:
         response_class=Response,
         responses={200: {"content": {"image/png": {}}}},
     )
-    def enrollment_samples(job_id: str, _key: Admin, svc: Svc) -> Response:
+    def enrollment_samples(job_id: JobId, _key: Admin, svc: Svc) -> Response:
         job = _finished_job(svc, job_id)
         return Response(job.sample_grid or b"", media_type="image/png")
 
@@ -654,7 +673,7 @@ def _door_routes(app: FastAPI) -> None:
         return [_door_out(d) for d in svc.store.doors()]
 
     @app.get("/v1/doors/{door}", tags=["doors"], summary="One door")
-    def get_door(door: str, _key: Admin, svc: Svc) -> schemas.DoorOut:
+    def get_door(door: DoorName, _key: Admin, svc: Svc) -> schemas.DoorOut:
         return _door_out(_door_row(svc, door))
 
     @app.delete(
@@ -662,7 +681,7 @@ def _door_routes(app: FastAPI) -> None:
         tags=["doors"],
         summary="Remove a door with its policies and door keys; its events stay",
     )
-    def delete_door(door: str, _key: Admin, svc: Svc) -> schemas.Deleted:
+    def delete_door(door: DoorName, _key: Admin, svc: Svc) -> schemas.Deleted:
         svc.store.delete_door(door)
         return schemas.Deleted(deleted=door)
 
@@ -673,7 +692,7 @@ def _door_routes(app: FastAPI) -> None:
         summary="Let a person through a door (weekdays, times, validity window)",
     )
     def create_policy(
-        door: str, body: schemas.PolicyIn, _key: Admin, svc: Svc
+        door: DoorName, body: schemas.PolicyIn, _key: Admin, svc: Svc
     ) -> schemas.PolicyOut:
         row = _door_row(svc, door)
         svc.store.check_person_exists(body.person_id)
@@ -692,12 +711,12 @@ def _door_routes(app: FastAPI) -> None:
         return _policy_out(policy, door)
 
     @app.get("/v1/doors/{door}/policies", tags=["policies"], summary="A door's policies")
-    def list_policies(door: str, _key: Admin, svc: Svc) -> list[schemas.PolicyOut]:
+    def list_policies(door: DoorName, _key: Admin, svc: Svc) -> list[schemas.PolicyOut]:
         row = _door_row(svc, door)
         return [_policy_out(p, door) for p in svc.store.policies(row.id)]
 
     @app.delete("/v1/policies/{policy_id}", tags=["policies"], summary="Revoke a policy")
-    def delete_policy(policy_id: int, _key: Admin, svc: Svc) -> schemas.Deleted:
+    def delete_policy(policy_id: PolicyId, _key: Admin, svc: Svc) -> schemas.Deleted:
         svc.store.delete_policy(policy_id)
         return schemas.Deleted(deleted=policy_id)
 
@@ -716,7 +735,7 @@ def _door_routes(app: FastAPI) -> None:
         return [schemas.KeyOut(**_key_out(k)) for k in svc.store.api_keys()]
 
     @app.delete("/v1/keys/{key_id}", tags=["keys"], summary="Revoke an API key")
-    def revoke_key(key_id: int, _key: Admin, svc: Svc) -> schemas.KeyOut:
+    def revoke_key(key_id: KeyId, _key: Admin, svc: Svc) -> schemas.KeyOut:
         return schemas.KeyOut(**_key_out(svc.store.revoke_key(key_id)))
 
 
@@ -800,7 +819,9 @@ def _access_routes(app: FastAPI) -> None:
             503: {"model": schemas.ErrorResponse, "description": "Models not ready"},
         },
     )
-    async def access(door: str, request: Request, key: DoorCaller, svc: Svc) -> schemas.AccessOut:
+    async def access(
+        door: DoorName, request: Request, key: DoorCaller, svc: Svc
+    ) -> schemas.AccessOut:
         if key.scope == "door" and key.door != door:
             raise ApiError(
                 403, "wrong_door", f"this key opens door {key.door!r} only, not {door!r}"
@@ -855,7 +876,7 @@ def _event_routes(app: FastAPI) -> None:
         _key: Auditor,
         svc: Svc,
         door: Annotated[str | None, Query(max_length=100)] = None,
-        person_id: Annotated[int | None, Query(ge=1)] = None,
+        person_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
         decision: Annotated[str | None, Query(pattern="^(" + "|".join(DECISIONS) + ")$")] = None,
         since: datetime | None = None,
         until: datetime | None = None,
@@ -883,7 +904,7 @@ def _event_routes(app: FastAPI) -> None:
         return schemas.EventPage(total=total, offset=offset, limit=limit, items=items)
 
     @app.get("/v1/events/{event_id}", tags=tags, summary="One access event")
-    def get_event(event_id: int, _key: Auditor, svc: Svc) -> schemas.EventOut:
+    def get_event(event_id: EventId, _key: Auditor, svc: Svc) -> schemas.EventOut:
         e = svc.store.event(event_id)
         return schemas.EventOut(
             id=e.id,
@@ -903,7 +924,7 @@ def _event_routes(app: FastAPI) -> None:
         tags=tags,
         summary="The event's scored confidence report (JSON; schema 1.0)",
     )
-    def event_report(event_id: int, _key: Auditor, svc: Svc) -> dict:
+    def event_report(event_id: EventId, _key: Auditor, svc: Svc) -> dict:
         return svc.store.event(event_id).report or {}
 
     @app.get(
@@ -912,7 +933,7 @@ def _event_routes(app: FastAPI) -> None:
         summary="The event's report as one HTML page",
         response_class=HTMLResponse,
     )
-    def event_report_html(event_id: int, _key: Auditor, svc: Svc) -> HTMLResponse:
+    def event_report_html(event_id: EventId, _key: Auditor, svc: Svc) -> HTMLResponse:
         from recognize import render_html
 
         report = svc.store.event(event_id).report

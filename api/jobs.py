@@ -5,7 +5,7 @@
   the service starts again.
 - `CeleryJobs` (FACEGATE_JOBS=celery): the API queues the job over Redis; a worker on any machine
   that shares the database and FACEGATE_DATA_DIR runs it:
-      celery -A api.jobs:celery_app worker --pool solo --concurrency 1
+      celery -A api.jobs:celery_app worker --pool solo --concurrency 1 -Q facegate
   A job whose worker stops has no heartbeat any more; it is failed after JOB_STALE_SECONDS.
 """
 
@@ -184,7 +184,10 @@ class CeleryJobs:
     def submit(self, job_id: str, name: str, source: dict, external_id: str | None) -> None:
         try:
             self.app.send_task(
-                "facegate.enroll", args=[job_id, name, source, external_id], retry=False
+                "facegate.enroll",
+                args=[job_id, name, source, external_id],
+                queue=self.settings.celery_queue,
+                retry=False,
             )
         except Exception as error:  # the broker is down or unreachable
             self.store.update_job(

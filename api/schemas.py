@@ -107,7 +107,7 @@ class DoorOut(BaseModel):
 
 class PolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    person_id: int = Field(ge=1)
+    person_id: int = Field(ge=1, le=2**31 - 1)
     weekdays: str = Field(
         "0123456", pattern=r"^[0-6]{1,7}$", description="Digits, Monday = 0", examples=["01234"]
     )

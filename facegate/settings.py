@@ -207,6 +207,9 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="The Celery broker when JOBS=celery."
     )
+    celery_queue: str = Field(
+        "facegate", description="The Celery queue jobs go to (workers: `-Q` the same name)."
+    )
     job_stale_seconds: float = Field(
         900.0,
         description="A Celery job without progress for this long is marked failed (its worker "

@@ -116,6 +116,25 @@ def replay_crops(data, pipeline, enrolled) -> np.ndarray:
     return np.stack(crops)
 
 
+def celeba(data: Path, first: int, count: int):
+    """(photo, identity) of celeba_wild identities first .. first+count-1, in folder order."""
+    from enroll import read_photos
+
+    folders = sorted(p for p in (data / "celeba_wild").iterdir() if p.is_dir())
+    for folder in folders[first : first + count]:
+        for frame in read_photos(folder).frames:
+            yield frame, folder.name
+
+
+@pytest.fixture(scope="session")
+def calibration_faces(data, pipeline):
+    """Faces of celeba_wild identities 40-79, never enrolled: the impostor trials that calibrate
+    the security levels (the strangers the tests probe are identities 0-29)."""
+    from recognize import face_set
+
+    return face_set(celeba(data, 40, 40), pipeline)
+
+
 def read_rgb(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # greyscale files come back as 3 channels
     assert image is not None, f"cannot read {path}"

@@ -12,17 +12,16 @@ import torch
 
 from db import InvalidDoorError, Store, upgrade
 from db.engine import make_engine, sqlite_url
-from enroll import read_photos
 from enroll.personal import store_enrollment
 from facegate.errors import ConfigurationError
 from gan.dcgan import DCGANConfig
 from gan.stored import StoredGenerator
 from gan.verifier import CalibratedDiscriminator
-from recognize import PersonalDiscriminators, Recognizer, face_set, render_html, report_schema
+from recognize import PersonalDiscriminators, Recognizer, render_html, report_schema
 from recognize.calibration import calibrate
 from recognize.levels import LEVELS, level_fmr, level_thresholds
 from recognize.report import build_report
-from tests.conftest import read_clip
+from tests.conftest import celeba, read_clip
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +41,13 @@ def store(tmp_path_factory, pipeline, enrolled):
     s.close()
 
 
-def _celeba(data, first: int, count: int):
-    folders = sorted(p for p in (data / "celeba_wild").iterdir() if p.is_dir())
-    for folder in folders[first : first + count]:
-        for frame in read_photos(folder).frames:
-            yield frame, folder.name
-
-
 @pytest.fixture(scope="module")
-def recognizer(store, pipeline, data):
+def recognizer(store, pipeline, calibration_faces):
     rec = Recognizer(store, pipeline)
     with pytest.raises(ConfigurationError, match="facegate calibrate"):
         rec.levels()
     # calibration identities: celeba_wild 40-79; the strangers probed below are 0-29
-    faces = face_set(_celeba(data, 40, 40), pipeline)
-    calibrate(store, store.settings.embedder, faces, rec.personal, "celeba_wild 40-79")
+    calibrate(store, store.settings.embedder, calibration_faces, rec.personal, "celeba_wild 40-79")
     return rec
 
 
@@ -99,7 +90,7 @@ def test_the_enrolled_person_is_granted_from_a_capture_enrollment_never_saw(
 
 def test_people_never_enrolled_are_unknown_not_the_nearest_name(recognizer, data, pipeline):
     answers = []
-    for frame, _ in _celeba(data, 0, 12):
+    for frame, _ in celeba(data, 0, 12):
         d = recognizer.identify([frame], record=False)
         answers.append(d.decision)
         assert d.decision != "grant" and d.person_id is None, d.reason

@@ -1,0 +1,540 @@
+"""The HTTP service as door controllers, administrators and officers use it: the real app through
+TestClient, a real uvicorn process, a real Celery worker over Redis, real clips and faces."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import cv2
+import jsonschema
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from db import Store, upgrade
+from db.engine import make_engine, sqlite_url
+from facegate.settings import Settings
+from recognize import Recognizer, report_schema
+from recognize.calibration import calibrate
+from tests.conftest import celeba, read_clip
+
+FACEGATE = str(Path(sys.executable).with_name("facegate"))
+PATH_VALUES = {
+    "person_id": "1",
+    "job_id": "00000000-0000-0000-0000-000000000000",
+    "door": "lobby",
+    "event_id": "1",
+    "key_id": "1",
+    "policy_id": "1",
+}
+
+
+def jpeg(frame: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
+
+
+def new_store(root: Path, **overrides) -> Store:
+    settings = Settings(_env_file=None, data_dir=root / "facegate-data", **overrides)
+    upgrade(make_engine(sqlite_url(settings.data_dir)))
+    return Store(settings)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = new_store(tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def admin(store) -> dict:
+    return {"X-API-Key": store.create_key("root", "admin")[0]}
+
+
+def every_route(app) -> list[tuple[str, str]]:
+    routes = []
+    for path, methods in app.openapi()["paths"].items():
+        if path in ("/healthz", "/readyz"):
+            continue
+        for method in methods:
+            routes.append((method.upper(), path.format(**PATH_VALUES)))
+    return routes
+
+
+# --- the whole story ---------------------------------------------------------------------------
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver that fails its first delivery (to exercise the retry)."""
+
+    received: list = []
+    refused = 0
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if Receiver.refused == 0:
+            Receiver.refused += 1
+            self.send_response(500)
+        else:
+            Receiver.received.append((dict(self.headers), body))
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook_server():
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    Receiver.received, Receiver.refused = [], 0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+
+
+def test_the_whole_story_over_http(
+    tmp_path, pipeline, data, real_clip, calibration_faces, webhook_server
+):
+    store = new_store(
+        tmp_path,
+        gan_steps=40,
+        verifier_steps=120,
+        general_steps=120,
+        webhook_url=webhook_server,
+        webhook_secret="s3cret",
+    )
+    admin = {"X-API-Key": store.create_key("root", "admin")[0]}
+    app = create_app(store.settings, store, pipeline)
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 503  # nobody enrolled, nothing calibrated
+        # an administrator creates the door and its controller's key
+        made = client.post("/v1/doors", json={"name": "lobby", "required_level": 6}, headers=admin)
+        assert made.status_code == 201 and made.json()["required_level"] == 6
+        assert client.post("/v1/doors", json={"name": "lobby"}, headers=admin).status_code == 409
+        key = client.post(
+            "/v1/keys", json={"name": "lobby ctl", "scope": "door", "door": "lobby"}, headers=admin
+        ).json()
+        door_key = {"X-API-Key": key["key"]}
+        audit = client.post("/v1/keys", json={"name": "officer", "scope": "audit"}, headers=admin)
+        officer = {"Authorization": f"Bearer {audit.json()['key']}"}
+
+        # enrollment from the real head-turn clip, followed as server-sent events
+        with open(real_clip, "rb") as clip:
+            job = client.post(
+                "/v1/enrollments",
+                data={"display_name": "Test Person", "external_id": "EMP-1"},
+                files={"video": ("real.mov", clip, "video/webm")},
+                headers=admin,
+            )
+        assert job.status_code == 202, job.text
+        job_id = job.json()["id"]
+        updates = []
+        with client.stream("GET", f"/v1/enrollments/{job_id}/events", headers=admin) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    updates.append(json.loads(line[6:]))
+        done = updates[-1]
+        assert done["status"] == "succeeded", done
+        assert done["progress"] == 1.0 and done["report_url"]
+        progress = [u["progress"] for u in updates]
+        assert progress == sorted(progress) and len(updates) >= 3  # it moved in steps
+        person_id = done["person_id"]
+        report = client.get(done["report_url"], headers=admin).json()
+        assert report["person_id"] == person_id
+        summary = report["enrollment"]
+        assert summary["faces_selected"] >= 8 and min(summary["pose_coverage"].values()) >= 3
+        assert report["models"]["personal_discriminator"]["auc"] > 0.9
+        assert len(report["frames"]) == summary["frames_sampled"]
+        grid = client.get(report["sample_grid_url"], headers=admin)
+        image = cv2.imdecode(np.frombuffer(grid.content, np.uint8), cv2.IMREAD_COLOR)
+        assert grid.headers["content-type"] == "image/png" and image.shape == (256, 512, 3)
+        page = client.get(f"/v1/enrollments/{job_id}/report.html", headers=admin).text
+        assert "Enrollment of Test Person" in page and "samples.png" in page
+        again = client.post(
+            "/v1/enrollments",
+            data={"display_name": "Twin", "external_id": "EMP-1"},
+            files={"video": ("real.mov", real_clip.read_bytes(), "video/webm")},
+            headers=admin,
+        )
+        assert again.status_code == 409 and again.json()["error"]["code"] == "duplicate_external_id"
+
+        # the levels are calibrated on people never enrolled; the service picks the table up
+        calibrate(
+            store,
+            store.settings.embedder,
+            calibration_faces,
+            Recognizer(store, pipeline).personal,
+            "celeba_wild 40-79",
+        )
+        assert client.get("/readyz").json()["status"] == "ok"
+        policy = client.post(
+            "/v1/doors/lobby/policies", json={"person_id": person_id}, headers=admin
+        )
+        assert policy.status_code == 201
+
+        # the enrolled person, from another clip, at the door (multipart)
+        frames, _ = read_clip(data / "liveness_replay_pyimagesearch" / "fake.mp4", max_frames=19)
+        answers = []
+        for i in (0, 9, 18):
+            files = [("images", (f"f{i}.jpg", jpeg(frames[i]), "image/jpeg"))]
+            answer = client.post("/v1/doors/lobby/access", files=files, headers=door_key)
+            assert answer.status_code == 200, answer.text
+            answers.append(answer.json())
+        granted = [a for a in answers if a["granted"]]
+        assert len(granted) >= 2, [a["reason"] for a in answers]
+        for a in granted:
+            assert a["person"] == {"id": person_id, "display_name": "Test Person"}
+            assert a["level"] >= 6 and a["probability"] > 0.99 and a["decision"] == "grant"
+        # strangers (JSON with base64): never a name
+        strangers = []
+        for photo, _ in celeba(data, 0, 3):
+            body = {"images": [base64.b64encode(jpeg(photo)).decode()]}
+            answer = client.post("/v1/doors/lobby/access", json=body, headers=door_key).json()
+            strangers.append(answer)
+        assert all(s["person"] is None and not s["granted"] for s in strangers), strangers
+        assert "unknown" in {s["decision"] for s in strangers}
+
+        # the officer reads the audit log and the reports; the door key cannot
+        log = client.get("/v1/events", params={"door": "lobby"}, headers=officer).json()
+        queries = answers + strangers
+        assert log["total"] == len(queries) and [e["id"] for e in log["items"]] == sorted(
+            (e["id"] for e in log["items"]), reverse=True
+        )
+        grants = client.get("/v1/events", params={"decision": "grant"}, headers=officer).json()
+        assert grants["total"] == len(granted)
+        event = granted[0]["event_id"]
+        full = client.get(f"/v1/events/{event}/report", headers=officer).json()
+        jsonschema.validate(full, report_schema())
+        assert full["decision"] == "grant" and full["person_id"] == person_id
+        html = client.get(granted[0]["report_html_url"], headers=officer).text
+        assert "GRANT" in html and "Test Person" in html
+        assert client.get("/v1/events", headers=door_key).status_code == 403
+        metrics = client.get("/metrics", headers=officer).text
+        assert f'facegate_decisions_total{{decision="grant"}} {float(len(granted))}' in metrics
+
+        # every access event reached the webhook, signed, after a refused first delivery
+        service = app.state.service
+        assert service.webhooks.flush(timeout=30)
+        assert Receiver.refused == 1 and len(Receiver.received) == len(queries)
+        for headers, body in Receiver.received:
+            stamp = headers["X-Facegate-Timestamp"]
+            mac = hmac.new(b"s3cret", stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            assert hmac.compare_digest(headers["X-Facegate-Signature"], "sha256=" + mac)
+        sent = [json.loads(body) for _, body in Receiver.received]
+        assert [s["event_id"] for s in sent] == [q["event_id"] for q in queries]
+
+        # deleting the person erases their biometrics everywhere the API shows them
+        assert client.delete(f"/v1/persons/{person_id}", headers=admin).status_code == 200
+        assert client.get(f"/v1/persons/{person_id}", headers=admin).status_code == 404
+        erased = client.get(f"/v1/events/{event}/report", headers=officer).json()
+        assert "face_crop_png" not in erased and "candidates" not in erased
+        assert client.get(done["report_url"], headers=admin).status_code == 410
+
+
+# --- keys and scopes ---------------------------------------------------------------------------
+
+
+def test_every_route_refuses_a_missing_or_wrong_key(store, admin):
+    app = create_app(store.settings, store)
+    with TestClient(app) as client:
+        routes = every_route(app)
+        assert len(routes) >= 20
+        revoked, info = store.create_key("old", "admin")
+        store.revoke_key(info.id)
+        for method, path in routes:
+            for headers, code in (
+                ({}, "missing_api_key"),
+                ({"X-API-Key": "fg_wrong"}, "invalid_api_key"),
+                ({"Authorization": "Bearer fg_wrong"}, "invalid_api_key"),
+                ({"X-API-Key": revoked}, "invalid_api_key"),
+            ):
+                response = client.request(method, path, headers=headers)
+                assert response.status_code == 401, (method, path, headers)
+                assert response.json()["error"]["code"] == code
+        assert client.get("/healthz").status_code == 200  # health needs no key
+
+
+def test_scopes_and_doors(store, admin):
+    store.add_door("lobby")
+    store.add_door("vault", required_level=9)
+    app = create_app(store.settings, store)
+    with TestClient(app) as client:
+        lobby = {"X-API-Key": store.create_key("lobby ctl", "door", "lobby")[0]}
+        officer = {"X-API-Key": store.create_key("officer", "audit")[0]}
+        image = {"images": [base64.b64encode(b"\xff\xd8\xff" + b"0" * 64).decode()]}
+        wrong = client.post("/v1/doors/vault/access", json=image, headers=lobby)
+        assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "wrong_door"
+        # its own door: past the key check (the image itself is then refused)
+        own = client.post("/v1/doors/lobby/access", json=image, headers=lobby)
+        assert own.json()["error"]["code"] == "image_decode_error"
+        for method, path in every_route(app):
+            if path.endswith("/access"):
+                continue
+            response = client.request(method, path, headers=lobby)
+            assert response.status_code == 403, (method, path)
+            assert response.json()["error"]["code"] == "forbidden_scope"
+        assert client.get("/v1/events", headers=officer).status_code == 200
+        assert client.get("/metrics", headers=officer).status_code == 200
+        assert client.post("/v1/doors", json={"name": "x"}, headers=officer).status_code == 403
+        assert client.post("/v1/doors/lobby/access", json=image, headers=officer).status_code == 403
+        assert client.get("/v1/keys", headers=admin).json()[0]["name"] == "root"
+        assert all("key" not in k for k in client.get("/v1/keys", headers=admin).json())
+
+
+def test_rate_limit_per_key(tmp_path):
+    store = new_store(tmp_path, rate_limit_per_minute=60)  # bursts of 6
+    admin = {"X-API-Key": store.create_key("root", "admin")[0]}
+    other = {"X-API-Key": store.create_key("other", "admin")[0]}
+    with TestClient(create_app(store.settings, store)) as client:
+        codes = [client.get("/v1/doors", headers=admin).status_code for _ in range(8)]
+        assert codes[:6] == [200] * 6 and codes[6:] == [429, 429]
+        limited = client.get("/v1/doors", headers=admin)
+        assert limited.json()["error"]["code"] == "rate_limited"
+        assert int(limited.headers["Retry-After"]) >= 1
+        assert client.get("/v1/doors", headers=other).status_code == 200  # per key
+
+
+# --- uploads -------------------------------------------------------------------------------------
+
+
+def test_bad_uploads_get_the_documented_4xx(tmp_path, real_clip):
+    store = new_store(tmp_path, max_image_bytes=50_000, max_burst_frames=2)
+    store.add_door("lobby")
+    admin = {"X-API-Key": store.create_key("root", "admin")[0]}
+    with TestClient(create_app(store.settings, store)) as client:
+
+        def access(headers=admin, **kwargs):
+            r = client.post("/v1/doors/lobby/access", headers=headers, **kwargs)
+            return r.status_code, r.json()["error"]["code"]
+
+        photo = jpeg(np.full((400, 400, 3), 128, np.uint8))
+        noise = jpeg(np.random.default_rng(0).integers(0, 255, (600, 600, 3), dtype=np.uint8))
+        assert len(noise) > 50_000
+        img = lambda data, kind="image/jpeg": [("images", ("a.jpg", data, kind))]  # noqa: E731
+        assert access(files=img(noise)) == (413, "payload_too_large")
+        assert access(files=img(photo[: len(photo) // 3])) == (422, "image_decode_error")
+        assert access(files=img(b"GIF89a" + b"\0" * 100)) == (415, "unsupported_media_type")
+        assert access(files=img(photo, "text/plain")) == (415, "unsupported_media_type")
+        assert access(files=img(b"")) == (422, "empty_file")
+        assert access(files=img(photo) * 3) == (413, "too_many_frames")
+        assert access(content=b"x", headers={**admin, "Content-Type": "text/plain"})[0] == 415
+        assert access(json={"images": ["%%%"]}) == (422, "invalid_base64")
+        assert access(json={"images": []}) == (422, "invalid_request")
+        assert access(json={"frames": []}) == (422, "invalid_request")
+        # the body limit is checked from Content-Length before anything is read
+        big = client.post(
+            "/v1/doors",
+            content=b"{" + b" " * 2_000_000 + b"}",
+            headers={**admin, "Content-Type": "application/json"},
+        )
+        assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
+
+        def enroll(data: bytes, kind: str = "video/mp4"):
+            r = client.post(
+                "/v1/enrollments",
+                data={"display_name": "x"},
+                files={"video": ("clip.mp4", data, kind)},
+                headers=admin,
+            )
+            return r.status_code, r.json()["error"]["code"]
+
+        clip = real_clip.read_bytes()
+        assert enroll(clip[:4000]) == (422, "not_a_video")  # truncated: no frame decodes
+        assert enroll(b"\0\0\0\x18ftypmp42" + b"\0" * 500) == (422, "not_a_video")
+        assert enroll(b"hello world" * 10) == (415, "unsupported_media_type")
+        assert enroll(clip, "image/png") == (415, "unsupported_media_type")
+        assert enroll(b"") == (422, "empty_file")
+        both = client.post(
+            "/v1/enrollments",
+            data={"display_name": "x", "source_url": "rtsp://cam/1"},
+            files={"video": ("c.mp4", clip, "video/mp4")},
+            headers=admin,
+        )
+        assert both.status_code == 422 and "exactly one" in both.json()["error"]["message"]
+        assert list((store.settings.data_dir / "uploads").iterdir()) == []  # nothing left over
+        assert store.jobs() == []  # and no job was queued for any of them
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+
+
+def test_a_job_interrupted_by_a_restart_is_failed_with_the_reason(store, admin):
+    job_id = store.create_job("A", "upload:a.mp4")
+    store.update_job(job_id, status="running", stage="personal GAN", progress=0.4)
+    with TestClient(create_app(store.settings, store)) as client:
+        job = client.get(f"/v1/enrollments/{job_id}", headers=admin).json()
+    assert job["status"] == "failed" and job["error_code"] == "job_interrupted"
+    assert "restarted" in job["error"] and job["progress"] == 0.4
+
+
+def test_an_enrollment_job_says_what_was_wrong_with_the_clip(tmp_path, pipeline, data):
+    store = new_store(tmp_path)
+    admin = {"X-API-Key": store.create_key("root", "admin")[0]}
+    clip = data / "liveportrait_driving" / "d10.mp4"  # frontal, little head turn
+    with TestClient(create_app(store.settings, store, pipeline)) as client:
+        job = client.post(
+            "/v1/enrollments",
+            data={"display_name": "Still"},
+            files={"video": (clip.name, clip.read_bytes(), "video/mp4")},
+            headers=admin,
+        ).json()
+        deadline = time.monotonic() + 180
+        while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            job = client.get(f"/v1/enrollments/{job['id']}", headers=admin).json()
+    assert job["status"] == "failed" and job["error_code"] == "insufficient_head_turn", job
+    assert "missing: left, right" in job["error"] and job["person_id"] is None
+    assert list((store.settings.data_dir / "uploads").iterdir()) == []  # the upload is gone
+    assert store.find_persons()[0] == 0
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis():
+    if not _redis_up():
+        reason = "no Redis server on 127.0.0.1:6379 (.ci/run starts one)"
+        if os.environ.get("FACEGATE_REQUIRE_REDIS") == "1":
+            pytest.fail(f"FACEGATE_REQUIRE_REDIS=1 but {reason}")
+        pytest.skip(reason)
+    return "redis://127.0.0.1:6379/0"
+
+
+def test_celery_workers_run_enrollment_jobs_over_redis(tmp_path, redis, real_clip):
+    queue = f"facegate-test-{uuid.uuid4().hex[:8]}"
+    env = {
+        "FACEGATE_DATA_DIR": str(tmp_path / "facegate-data"),
+        "FACEGATE_JOBS": "celery",
+        "FACEGATE_REDIS_URL": redis,
+        "FACEGATE_CELERY_QUEUE": queue,
+        "FACEGATE_GAN_STEPS": "8",
+        "FACEGATE_VERIFIER_STEPS": "8",
+        "FACEGATE_GENERAL_STEPS": "8",
+        "FACEGATE_GAN_SAMPLES": "8",
+    }
+    store = new_store(tmp_path, jobs="celery", redis_url=redis, celery_queue=queue)
+    admin = {"X-API-Key": store.create_key("root", "admin")[0]}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "api.jobs:celery_app", "worker", "--pool", "solo"]
+        + ["--concurrency", "1", "-Q", queue, "--loglevel", "WARNING"],
+        env={**os.environ, **env},
+        cwd=tmp_path,
+    )
+    try:
+        with TestClient(create_app(store.settings, store)) as client:
+            job = client.post(
+                "/v1/enrollments",
+                data={"display_name": "Remote Person"},
+                files={"video": ("real.mov", real_clip.read_bytes(), "video/webm")},
+                headers=admin,
+            ).json()
+            seen = set()
+            deadline = time.monotonic() + 300
+            while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+                time.sleep(0.5)
+                job = client.get(f"/v1/enrollments/{job['id']}", headers=admin).json()
+                seen.add(job["status"])
+            assert job["status"] == "succeeded", job
+            assert "running" in seen  # the worker reported progress through the database
+            assert store.person(job["person_id"])[0].display_name == "Remote Person"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    # with no worker left, a queued job goes stale and is failed, never left queued forever
+    stale = store.settings.model_copy(update={"job_stale_seconds": 0.5})
+    with TestClient(create_app(stale, store)) as client:
+        job = client.post(
+            "/v1/enrollments",
+            data={"display_name": "Nobody"},
+            files={"video": ("real.mov", real_clip.read_bytes(), "video/webm")},
+            headers=admin,
+        ).json()
+        assert job["status"] == "queued"
+        time.sleep(1.0)
+        job = client.get(f"/v1/enrollments/{job['id']}", headers=admin).json()
+    assert job["status"] == "failed" and job["error_code"] == "job_interrupted"
+    from celery import Celery
+
+    with Celery(broker=redis).connection_for_write() as conn:
+        conn.default_channel.queue_delete(queue)
+
+
+# --- a real server -----------------------------------------------------------------------------
+
+
+def test_a_real_uvicorn_process(tmp_path):
+    env = {**os.environ, "FACEGATE_DATA_DIR": str(tmp_path / "facegate-data")}
+    assert subprocess.run([FACEGATE, "init"], env=env, cwd=tmp_path).returncode == 0
+    made = subprocess.run(
+        [FACEGATE, "keys", "create", "--name", "root", "--scope", "admin", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    key = {"X-API-Key": json.loads(made.stdout)["key"]}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [FACEGATE, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    import httpx
+
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if httpx.get(base + "/healthz").status_code == 200:
+                    break
+            except httpx.ConnectError:
+                time.sleep(0.25)
+        ready = httpx.get(base + "/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["database"] == "ok"
+        assert "/v1/doors/{door}/access" in httpx.get(base + "/openapi.json").json()["paths"]
+        assert httpx.get(base + "/v1/doors").status_code == 401
+        made = httpx.post(base + "/v1/doors", json={"name": "gate"}, headers=key)
+        assert made.status_code == 201
+        big = httpx.post(
+            base + "/v1/doors/gate/access",
+            content=b"0" * 100_000_000,
+            headers={**key, "Content-Type": "application/json"},
+        )
+        assert big.status_code == 413
+        missing = httpx.post(base + "/v1/doors/nowhere/access", json={"images": []}, headers=key)
+        assert missing.status_code == 422
+        assert "facegate_http_requests_total" in httpx.get(base + "/metrics", headers=key).text
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=30)[0].decode()
+    # uvicorn shuts down gracefully, then re-raises the signal it caught
+    assert server.returncode in (0, -signal.SIGTERM), output
+    assert "Finished server process" in output and "Traceback" not in output
