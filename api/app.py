@@ -247,16 +247,19 @@ class BodyLimit:
 
 
 def create_app(
-    settings: Settings | None = None, store: Store | None = None, pipeline=None
+    settings: Settings | None = None, store: Store | None = None, pipeline=None, warm=False
 ) -> FastAPI:
     """The app. `store` and `pipeline` may be shared with the caller (tests); by default both
-    are built from `settings` when the app starts."""
+    are built from `settings` when the app starts. `warm` loads the face models at start-up, so
+    the first door query is as fast as the rest (`facegate serve` does)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if getattr(app.state, "service", None) is None:
             app.state.service = Service(*app.state.service_args)
+        if warm:
+            await asyncio.to_thread(app.state.service.get_recognizer)
         try:
             yield
         finally:
@@ -543,7 +546,8 @@ def _enrollment_routes(app: FastAPI) -> None:
         svc.jobs.sweep()
         jobs = svc.store.jobs(status, offset, limit)
         items = [_job_out(j) for j in jobs]
-        return schemas.JobPage(total=len(items) + offset, offset=offset, limit=limit, items=items)
+        total = svc.store.job_count(status)
+        return schemas.JobPage(total=total, offset=offset, limit=limit, items=items)
 
     @app.get("/v1/enrollments/{job_id}", tags=tags, summary="A job's status and progress")
     def get_enrollment(job_id: JobId, _key: Admin, svc: Svc) -> schemas.JobOut:

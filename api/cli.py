@@ -376,7 +376,8 @@ def serve(
     from api.app import create_app
 
     store = _open_store(False)  # an uninitialised or out-of-date database is refused here
-    uvicorn.run(create_app(get_settings(), store), host=host, port=port, log_level="info")
+    app = create_app(get_settings(), store, warm=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 @doors_app.command("add")

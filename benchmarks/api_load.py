@@ -24,6 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# run as a script, this folder comes first on sys.path, where recognize.py would shadow the package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def _recognition_bench():
     """benchmarks/recognize.py, loaded under another name (`recognize` is the package)."""

@@ -6,7 +6,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -345,9 +345,9 @@ class AdminRecords:
         if decision is not None:
             where.append(AccessEvent.decision == decision)
         if since is not None:
-            where.append(AccessEvent.created_at >= since)
+            where.append(AccessEvent.created_at >= _utc(since))
         if until is not None:
-            where.append(AccessEvent.created_at < until)
+            where.append(AccessEvent.created_at < _utc(until))
         columns = (
             AccessEvent.id,
             AccessEvent.created_at,
@@ -370,9 +370,23 @@ class AdminRecords:
             ).all()
         return total, [AccessEvent(**row._asdict()) for row in rows]
 
+    def job_count(self, status: str | None = None) -> int:
+        query = select(func.count(EnrollmentJob.id))
+        if status is not None:
+            query = query.where(EnrollmentJob.status == status)
+        with self.sessions() as session:
+            return session.scalar(query)
+
     def door_names(self) -> dict[int, str]:
         with self.sessions() as session:
             return dict(session.execute(select(Door.id, Door.name)).all())
+
+
+def _utc(moment: datetime) -> datetime:
+    """Times are stored in UTC (SQLite keeps them naive): compare in UTC; naive input is UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 __all__ = [

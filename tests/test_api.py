@@ -217,6 +217,12 @@ def test_the_whole_story_over_http(
         assert log["total"] == len(queries) and [e["id"] for e in log["items"]] == sorted(
             (e["id"] for e in log["items"]), reverse=True
         )
+        later = {"since": "2999-01-01T00:00:00+02:00"}
+        assert client.get("/v1/events", params=later, headers=officer).json()["total"] == 0
+        first = log["items"][-1]["created_at"]
+        window = client.get("/v1/events", params={"since": first}, headers=officer).json()
+        before = client.get("/v1/events", params={"until": first}, headers=officer).json()
+        assert window["total"] == len(queries) and before["total"] == 0
         grants = client.get("/v1/events", params={"decision": "grant"}, headers=officer).json()
         assert grants["total"] == len(granted)
         event = granted[0]["event_id"]
