@@ -581,6 +581,53 @@ def report(
     _emit({"ok": True, "event_id": event_id, "report": full}, as_json, text)
 
 
+@app.command("eval")
+def evaluate_command(
+    data: Annotated[
+        Path, typer.Option("--data", help="The labelled face data (../shared/data's layout).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.json, plots, summary.md.")],
+    identities: Annotated[
+        int, typer.Option("--identities", help="glint_celebs identities enrolled from photos.")
+    ] = 6,
+    enroll_photos: Annotated[int, typer.Option("--enroll-photos")] = 12,
+    celeba_identities: Annotated[
+        int, typer.Option("--celeba-identities", help="never-enrolled celeba_wild identities")
+    ] = 224,
+    adversarial_probes: Annotated[int, typer.Option("--adversarial-probes")] = 24,
+    clip: Annotated[
+        bool, typer.Option("--clip/--no-clip", help="Also enroll real.mov; replay attack.")
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure four systems side by side (embedding only; + personal D without GAN; + GAN
+    samples; + general D): DET, FNMR@FMR, FNIR@FPIR, APCER/BPCER/IAPMR, FTE/FTA, FGSM/PGD."""
+    from evaluate import EvalConfig, run_evaluation
+
+    if not (data / "glint_celebs").is_dir() or not (data / "celeba_wild").is_dir():
+        _fail(FacegateError(f"--data {data} holds no glint_celebs/ and celeba_wild/"), as_json)
+    config = EvalConfig(
+        data=data,
+        identities=identities,
+        enroll_photos=enroll_photos,
+        celeba_identities=celeba_identities,
+        adversarial_probes=adversarial_probes,
+        clip=clip,
+    )
+    say = (lambda _: None) if as_json else typer.echo
+    try:
+        results = run_evaluation(config, get_settings(), out, say)
+    except ValueError as error:
+        _fail(FacegateError(str(error)), as_json)
+    except FacegateError as error:
+        _fail(error, as_json)
+    _emit(
+        {"ok": True, "out": str(out), "seconds": results["seconds"]},
+        as_json,
+        (out / "summary.md").read_text() + f"\nwritten to {out}",
+    )
+
+
 @app.command()
 def demo(
     video: Annotated[

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from enroll.sources import looks_like_video
 from facegate.errors import FacegateError
 
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/bmp", "image/webp"}
@@ -41,16 +42,6 @@ def image_kind(data: bytes) -> str | None:
         return "bmp"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
-    return None
-
-
-def video_kind(data: bytes) -> str | None:
-    if data[4:8] == b"ftyp":
-        return "mp4"  # also QuickTime .mov
-    if data.startswith(b"\x1a\x45\xdf\xa3"):
-        return "webm"  # Matroska/WebM (EBML)
-    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
-        return "avi"
     return None
 
 
@@ -103,11 +94,12 @@ def check_video_file(path: Path, label: str) -> None:
         head = handle.read(16)
     if not head:
         raise ApiError(422, "empty_file", f"{label} is empty")
-    if video_kind(head) is None:
+    if not looks_like_video(head):
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"{label} is not an MP4, MOV, WebM, MKV or AVI video (its first bytes say otherwise)",
+            f"{label} is not an MP4, MOV, WebM, MKV, AVI or MPEG video (its first bytes say "
+            "otherwise)",
         )
     capture = cv2.VideoCapture(str(path))
     try:

@@ -258,10 +258,9 @@ def batched_vs_separate(device: str, crop: np.ndarray, repeats: int = 30) -> dic
 
 def glint_photos(identity: str) -> list[np.ndarray]:
     """A Glint360K identity's aligned 112 px crops, padded to 224 so MTCNN sees a whole head."""
-    from enroll import read_photos
+    from evaluate.harness import glint_photos as padded
 
-    photos = read_photos(DATA / "glint_celebs" / identity)
-    return [cv2.copyMakeBorder(f, 56, 56, 56, 56, cv2.BORDER_REPLICATE) for f in photos.frames]
+    return padded(DATA / "glint_celebs" / identity)[0]
 
 
 def open_set(recognizer, pipeline, enrolled: int = 6, enroll_photos: int = 30) -> dict:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from db import ArtifactIn, SampleIn, Store
 from enroll.enrollment import EnrollmentResult
@@ -24,6 +25,7 @@ from facegate.device import resolve_device
 from facegate.errors import TooFewFacesForModelsError
 from facegate.settings import Settings
 from gan import TrainConfig, interpolate, train_person_gan
+from gan.dcgan import DCGANConfig, Discriminator, weights_init
 from gan.general import GeneralConfig, GeneralReport, train_general
 from gan.stored import DISCRIMINATOR_FORMAT, GENERATOR_FORMAT, StoredGenerator, generator_to_bytes
 from gan.verifier import CalibratedDiscriminator, VerifierConfig, VerifierReport, train_verifier
@@ -41,7 +43,7 @@ class PersonalModels:
     generator: bytes  # gan/stored.py's format
     discriminator: bytes  # the calibrated personal discriminator
     verifier: VerifierReport
-    assessment: SampleAssessment
+    assessment: SampleAssessment | None  # None without a GAN (the ablation)
     kept: np.ndarray  # (M,) indices of the samples that verify as the person
     gan_steps: int
     seconds: dict[str, float] = field(default_factory=dict)
@@ -61,7 +63,7 @@ class PersonalModels:
     def summary(self) -> dict:
         return {
             "gan_steps": self.gan_steps,
-            "samples": self.assessment.summary(),
+            "samples": self.assessment.summary() if self.assessment else None,
             "synthetic_kept": len(self.kept),
             "personal_discriminator": self.verifier.summary(),
             "generator_bytes": len(self.generator),
@@ -90,9 +92,12 @@ def train_personal_models(
     settings: Settings,
     others: tuple[np.ndarray, np.ndarray] | None = None,
     progress: Progress | None = None,
+    with_gan: bool = True,
 ) -> PersonalModels:
     """Train the person's GAN and personal discriminator from their enrollment. `others`, from
-    other_persons_samples, lends other enrolled persons' samples as negatives."""
+    other_persons_samples, lends other enrolled persons' samples as negatives. `with_gan=False` is
+    the ablation the evaluation compares against: no GAN, so the discriminator starts from a fresh
+    initialisation and trains without synthetic samples (no generator is made)."""
     progress = progress or _no_progress
     device = resolve_device(settings.device)
     crops = result.crops_gan
@@ -104,20 +109,22 @@ def train_personal_models(
         )
     seconds: dict[str, float] = {}
 
-    t0 = time.perf_counter()
-    gan = train_person_gan(
-        crops,
-        TrainConfig(steps=settings.gan_steps),
-        device=device,
-        progress=lambda step, total, _: progress("personal GAN", step, total),
-    )
-    seconds["gan"] = time.perf_counter() - t0
+    gan, samples, assessment, kept = None, None, None, np.zeros(0, int)
+    if with_gan:
+        t0 = time.perf_counter()
+        gan = train_person_gan(
+            crops,
+            TrainConfig(steps=settings.gan_steps),
+            device=device,
+            progress=lambda step, total, _: progress("personal GAN", step, total),
+        )
+        seconds["gan"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    samples = interpolate(gan, crops, settings.gan_samples, seed=1)
-    assessment = assess_samples(samples, result.embeddings, pipeline, settings)
-    kept = np.flatnonzero(assessment.passed)
-    seconds["samples"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        samples = interpolate(gan, crops, settings.gan_samples, seed=1)
+        assessment = assess_samples(samples, result.embeddings, pipeline, settings)
+        kept = np.flatnonzero(assessment.passed)
+        seconds["samples"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     bank = impostor_bank(settings, pipeline)
@@ -125,12 +132,14 @@ def train_personal_models(
     negatives = np.concatenate([bank, others])
     # every bank face its own identity (they are 100 different people); others by person
     groups = np.concatenate([-1 - np.arange(len(bank)), owners])
+    net = gan.net if gan is not None else DCGANConfig()
+    start = gan.discriminator if gan is not None else _fresh_discriminator(net)
     verifier, report = train_verifier(
-        gan.discriminator,
-        gan.net,
+        start,
+        net,
         crops,
         negatives,
-        synthetic=samples[kept] if len(kept) else None,
+        synthetic=samples[kept] if samples is not None and len(kept) else None,
         negative_groups=groups,
         config=VerifierConfig(steps=settings.verifier_steps),
         device=device,
@@ -139,14 +148,21 @@ def train_personal_models(
     seconds["discriminator"] = time.perf_counter() - t0
 
     return PersonalModels(
-        generator=generator_to_bytes(gan, crops),
+        generator=generator_to_bytes(gan, crops) if gan is not None else b"",
         discriminator=verifier.to_bytes(),
         verifier=report,
         assessment=assessment,
         kept=kept,
-        gan_steps=gan.steps_done,
+        gan_steps=gan.steps_done if gan is not None else 0,
         seconds=seconds,
     )
+
+
+def _fresh_discriminator(net: DCGANConfig) -> Discriminator:
+    torch.manual_seed(0)
+    model = Discriminator(net)
+    model.apply(weights_init)
+    return model
 
 
 def update_general_discriminator(

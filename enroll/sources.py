@@ -75,7 +75,8 @@ def _check_file(path: Path) -> bytes:
         raise SourceError(f"cannot read video file {path}: {exc.strerror}") from exc
 
 
-def _looks_like_video(head: bytes) -> bool:
+def looks_like_video(head: bytes) -> bool:
+    """Whether a file's first 16 bytes are those of a video container OpenCV reads."""
     return any(head[at : at + len(magic)] == magic for at, magic in _VIDEO_MAGIC)
 
 
@@ -107,7 +108,7 @@ def read_video(
         )
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        if _looks_like_video(head):
+        if looks_like_video(head):
             raise TruncatedVideoError(
                 f"{path} looks like a video but cannot be opened: the file is probably truncated "
                 "or still being written (an MP4 keeps its index at the end); record it again"
@@ -193,6 +194,19 @@ def _sample(
             f"stopped after {out.frames_read} ({out.duration_s:.1f} s); record or copy it again"
         )
     return out
+
+
+def clip_frames(path: str | Path, max_frames: int = 10_000) -> list[np.ndarray]:
+    """The first `max_frames` frames of a clip, every one, as RGB (evaluation and tests)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < max_frames:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    return frames
 
 
 def read_photos(folder: str | Path, max_side_px: int = 1280) -> SampledFrames:

@@ -154,13 +154,9 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> Path:
 
 def read_clip(path: Path, max_frames: int = 10_000) -> tuple[list[np.ndarray], float]:
     """Every frame of a clip as RGB, with its frame rate."""
+    from enroll.sources import clip_frames
+
     cap = cv2.VideoCapture(str(path))
     fps = cap.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while len(frames) < max_frames:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
     cap.release()
-    return frames, fps
+    return clip_frames(path, max_frames), fps

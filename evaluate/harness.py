@@ -1,0 +1,443 @@
+"""The evaluation run: faces, enrollments, the four systems, their score matrices, the metrics.
+
+Systems, all scored on the same faces in one run:
+  (a) embedding  the embedding-distance log-likelihood ratio alone (what face_recognition and
+                 CompreFace do: nearest template, distance threshold)
+  (b) +D no GAN  (a) + a personal discriminator trained from a fresh start without GAN samples
+  (c) +D +GAN    (a) + the personal discriminator as facegate trains it: from the person's GAN's
+                 discriminator, with the GAN's identity-checked samples as extra positives
+  (d) full       (c) behind the general discriminator: P(live) below the setting rejects
+Accept when the score reaches the threshold (ISO/IEC 19795-1). Enrolled identities come from
+glint_celebs (photos) and real.mov (a clip); never-enrolled faces from the other glint identities
+and celeba_wild.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from enroll import enroll_frames, read_photos, read_video
+from enroll.personal import PersonalModels, train_personal_models
+from enroll.sources import clip_frames
+from facegate.errors import EnrollmentError
+from facegate.metrics import det_curve, miss_rate_at, presentation_attack_rates
+from facegate.settings import Settings
+from gan.general import GeneralConfig, simulate_attacks, train_general
+from gan.stored import StoredGenerator
+from gan.train import to_tensor
+from gan.verifier import CalibratedDiscriminator
+from recognize import FacePipeline, face_distance
+from recognize.calibration import FaceSet, face_set
+from recognize.levels import DEFAULT_EMBEDDING_PLATT, embedding_logit
+
+SYSTEMS = ("a", "b", "c", "d")
+SYSTEM_NAMES = {
+    "a": "(a) embedding only",
+    "b": "(b) + personal D, no GAN",
+    "c": "(c) + personal D with GAN samples",
+    "d": "(d) full: + general D",
+}
+FMR_TARGETS = (1e-2, 1e-3, 1e-4)
+FPIR_TARGETS = (1e-2, 1e-3)
+OPERATING_FMR = 1e-3  # the threshold attacks are judged at (security level 6)
+
+
+@dataclass
+class EvalConfig:
+    data: Path  # the shared data folder
+    identities: int = 6  # glint_celebs identities enrolled from photos
+    enroll_photos: int = 12  # photos each is enrolled from; the rest probe
+    clip: bool = True  # also enroll real.mov; fake.mp4 gives live probes and a real replay attack
+    glint_strangers: int | None = None  # never-enrolled glint identities (None: all the rest)
+    celeba_identities: int = 224  # never-enrolled celeba_wild identities
+    attack_samples: int = 16  # GAN samples per enrolled person, as attacks
+    adversarial_probes: int = 24  # never-enrolled faces attacked with FGSM/PGD
+    budgets: tuple[float, ...] = (1 / 255, 2 / 255, 4 / 255, 8 / 255)
+    pgd_steps: int = 10
+    seed: int = 0
+
+
+@dataclass
+class Person:
+    name: str
+    embeddings: np.ndarray  # the enrollment's real embeddings
+    crops: np.ndarray  # the enrollment's real 64 px crops
+    models: dict[str, CalibratedDiscriminator]  # "b", "c"
+    generator: StoredGenerator | None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Probes:
+    """Faces scored against every enrolled person: embeddings, 64 px crops, whose they are
+    (an index into the enrolled persons, or -1 for never enrolled)."""
+
+    embeddings: np.ndarray
+    crops: np.ndarray
+    owner: np.ndarray
+
+    @staticmethod
+    def join(parts: list["Probes"]) -> "Probes":
+        parts = [p for p in parts if len(p.owner)]
+        return Probes(
+            np.concatenate([p.embeddings for p in parts]),
+            np.concatenate([p.crops for p in parts]),
+            np.concatenate([p.owner for p in parts]),
+        )
+
+
+Say = Callable[[str], None]
+
+
+def glint_photos(folder: Path) -> tuple[list[np.ndarray], list[str]]:
+    """Glint360K's aligned 112 px crops padded to 224, so MTCNN sees a whole head."""
+    photos = read_photos(folder)
+    frames = [cv2.copyMakeBorder(f, 56, 56, 56, 56, cv2.BORDER_REPLICATE) for f in photos.frames]
+    return frames, photos.names
+
+
+class Evaluation:
+    def __init__(self, config: EvalConfig, settings: Settings, say: Say = print):
+        self.config, self.settings, self.say = config, settings, say
+        self.pipeline = FacePipeline(settings)
+        self.platt = DEFAULT_EMBEDDING_PLATT[settings.embedder]
+        self.persons: list[Person] = []
+        self.acquisition = {"attempts": 0, "failures": 0}
+        self.enrolment = {"attempts": 0, "failures": 0, "reasons": []}
+        self.seconds: dict[str, float] = {}
+
+    # --- faces ---------------------------------------------------------------------------------
+
+    def _faces(self, frames: list[np.ndarray], label: str) -> FaceSet | None:
+        self.acquisition["attempts"] += len(frames)
+        try:
+            found = face_set(((f, label) for f in frames), self.pipeline)
+        except ValueError:  # no face in any of them
+            self.acquisition["failures"] += len(frames)
+            return None
+        self.acquisition["failures"] += found.photos - len(found)
+        return found
+
+    def _probes(self, found: FaceSet | None, owner: int) -> Probes:
+        if found is None:
+            return Probes(np.zeros((0, 128), np.float32), np.zeros((0, 64, 64, 3), np.uint8), [])
+        return Probes(found.embeddings, found.crops_64, np.full(len(found), owner))
+
+    # --- enrollment ----------------------------------------------------------------------------
+
+    def _enroll(self, name: str, sampled, others) -> Person | None:
+        self.enrolment["attempts"] += 1
+        t0 = time.perf_counter()
+        try:
+            result = enroll_frames(sampled, name, self.pipeline, self.settings)
+            with_gan = train_personal_models(result, self.pipeline, self.settings, others)
+            without = train_personal_models(
+                result, self.pipeline, self.settings, None, with_gan=False
+            )
+        except EnrollmentError as error:
+            self.enrolment["failures"] += 1
+            self.enrolment["reasons"].append(f"{name}: {error.code}")
+            self.say(f"  {name}: failed to enrol ({error.code})")
+            return None
+        person = Person(
+            name,
+            result.embeddings,
+            result.crops_gan,
+            {"b": _model(without), "c": _model(with_gan)},
+            StoredGenerator.from_bytes(with_gan.generator),
+        )
+        person.seconds = {"enroll_and_train": round(time.perf_counter() - t0, 1)}
+        self.say(f"  {name}: enrolled from {len(result.embeddings)} faces, {person.seconds}")
+        self.gan_figures.append(with_gan.summary())
+        return person
+
+    def _others(self) -> tuple[np.ndarray, np.ndarray]:
+        """Earlier persons' generator samples, lent as negatives (as enrollment does)."""
+        crops, owners = [np.zeros((0, 64, 64, 3), np.uint8)], [np.zeros(0, int)]
+        for i, p in enumerate(self.persons[-self.settings.verifier_other_persons :]):
+            crops.append(p.generator.samples(self.settings.verifier_samples_per_other, seed=5))
+            owners.append(np.full(len(crops[-1]), i))
+        return np.concatenate(crops), np.concatenate(owners)
+
+    # --- the run -------------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        cfg, data = self.config, self.config.data
+        self.gan_figures: list[dict] = []
+        started = time.perf_counter()
+        glint = sorted(p for p in (data / "glint_celebs").iterdir() if p.is_dir())
+        if len(glint) < cfg.identities + 1:
+            raise ValueError(f"glint_celebs holds {len(glint)} identities; need more than that")
+
+        self.say(f"enrolling {cfg.identities} glint identities + {'real.mov' if cfg.clip else ''}")
+        mated, replay = [], None
+        for folder in glint[: cfg.identities]:
+            frames, names = glint_photos(folder)
+            sampled = read_photos(folder)
+            k = cfg.enroll_photos
+            sampled = replace(
+                sampled,
+                frames=frames[:k],
+                frame_indices=sampled.frame_indices[:k],
+                times_s=sampled.times_s[:k],
+                names=names[:k],
+            )
+            person = self._enroll(folder.name, sampled, self._others())
+            if person is not None:
+                self.persons.append(person)
+                mated.append(
+                    self._probes(self._faces(frames[k:], folder.name), len(self.persons) - 1)
+                )
+        if cfg.clip:
+            clip_dir = data / "liveness_replay_pyimagesearch"
+            sampled = read_video(
+                clip_dir / "real.mov",
+                self.settings.sample_fps,
+                self.settings.max_clip_seconds,
+                self.settings.frame_max_side_px,
+            )
+            person = self._enroll("real.mov person", sampled, self._others())
+            if person is not None:
+                self.persons.append(person)
+                frames = clip_frames(clip_dir / "fake.mp4", 95)
+                # fake.mp4 opens with the person live in the room; from 2.3 s only the phone
+                # replaying their face is in view
+                live = self._faces(frames[0:20], "live")
+                mated.append(self._probes(live, len(self.persons) - 1))
+                replay = self._faces(frames[40:95], "replay")
+        self.seconds["enrollment"] = round(time.perf_counter() - started, 1)
+        if not self.persons:
+            raise ValueError("no identity could be enrolled; nothing to evaluate")
+
+        t0 = time.perf_counter()
+        self.say("never-enrolled faces: the other glint identities and celeba_wild")
+        strangers = []
+        others = glint[cfg.identities :][: cfg.glint_strangers]
+        for folder in others:
+            frames, _ = glint_photos(folder)
+            strangers.append(self._probes(self._faces(frames, folder.name), -1))
+        celeba = sorted(p for p in (data / "celeba_wild").iterdir() if p.is_dir())
+        for folder in celeba[: cfg.celeba_identities]:
+            frames = read_photos(folder).frames
+            strangers.append(self._probes(self._faces(frames, folder.name), -1))
+        probes = Probes.join(mated + strangers)
+        self.seconds["faces"] = round(time.perf_counter() - t0, 1)
+
+        t0 = time.perf_counter()
+        self.say("general discriminator for (d)")
+        self.general = self._general()
+        self.seconds["general"] = round(time.perf_counter() - t0, 1)
+
+        t0 = time.perf_counter()
+        self.say(f"scoring {len(probes.owner)} faces against {len(self.persons)} persons")
+        scores = self.score(probes)
+        results = {
+            "verification": verification(scores, probes.owner),
+            "open_set": open_set(scores, probes.owner),
+        }
+        thresholds = {s: results["verification"][s]["operating_threshold"] for s in SYSTEMS}
+        results["presentation_attacks"] = self.attacks(probes, replay, thresholds)
+        self.seconds["scoring"] = round(time.perf_counter() - t0, 1)
+
+        t0 = time.perf_counter()
+        from evaluate.adversarial import adversarial
+
+        self.say(f"FGSM and PGD on {cfg.adversarial_probes} never-enrolled faces")
+        results["adversarial"] = adversarial(self, probes, thresholds)
+        self.seconds["adversarial"] = round(time.perf_counter() - t0, 1)
+
+        results["failure_rates"] = {
+            "fte": _rate(self.enrolment["failures"], self.enrolment["attempts"]),
+            "fte_reasons": self.enrolment["reasons"],
+            "fta": _rate(self.acquisition["failures"], self.acquisition["attempts"]),
+        }
+        results["demographics"] = (
+            "none: neither glint_celebs nor celeba_wild (labels.csv holds only the CelebA "
+            "identity) carries demographic labels, so no breakdown is possible on this data"
+        )
+        results["data"] = {
+            "enrolled": [p.name for p in self.persons],
+            "enroll_photos": cfg.enroll_photos,
+            "mated_probes": int((probes.owner >= 0).sum()),
+            "non_mated_probes": int((probes.owner < 0).sum()),
+            "glint_identities_never_enrolled": len(others),
+            "celeba_identities": min(cfg.celeba_identities, len(celeba)),
+            "embedding_platt": list(self.platt),
+        }
+        results["gan"] = self.gan_figures
+        results["settings"] = {
+            k: getattr(self.settings, k)
+            for k in ("gan_steps", "verifier_steps", "general_steps", "gan_samples", "embedder")
+        }
+        self.seconds["total"] = round(time.perf_counter() - started, 1)
+        results["seconds"] = self.seconds
+        return results
+
+    # --- scores --------------------------------------------------------------------------------
+
+    def _general(self) -> CalibratedDiscriminator:
+        real = np.concatenate([p.crops for p in self.persons])
+        generated = np.concatenate(
+            [p.generator.samples(64, seed=2) for p in self.persons]
+            + [p.generator.prior(32, seed=3) for p in self.persons]
+        )
+        model, _ = train_general(real, generated, GeneralConfig(steps=self.settings.general_steps))
+        return model.eval()
+
+    @torch.no_grad()
+    def personal_logits(self, system: str, crops: np.ndarray) -> np.ndarray:
+        """(N, persons) calibrated logits of every person's system-`system` discriminator."""
+        x = to_tensor(crops)
+        return np.stack([p.models[system](x).float().numpy() for p in self.persons], axis=1)
+
+    def embedding_logits(self, embeddings: np.ndarray) -> np.ndarray:
+        distance = np.stack(
+            [face_distance(embeddings, p.embeddings).min(1) for p in self.persons], axis=1
+        )
+        return embedding_logit(distance, self.platt)
+
+    @torch.no_grad()
+    def live(self, crops: np.ndarray) -> np.ndarray:
+        return self.general.probability(crops)
+
+    def score(self, probes: Probes, live: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """(N, persons) scores of each system."""
+        a = self.embedding_logits(probes.embeddings)
+        b = a + self.personal_logits("b", probes.crops)
+        c = a + self.personal_logits("c", probes.crops)
+        live = self.live(probes.crops) if live is None else live
+        passed = live >= self.settings.authenticity_min_probability
+        d = np.where(passed[:, None], c, -np.inf)
+        return {"a": a, "b": b, "c": c, "d": d, "live": live}
+
+    # --- presentation attacks ---------------------------------------------------------------
+
+    def attacks(self, probes: Probes, replay: FaceSet | None, thresholds: dict) -> dict:
+        """Attack presentations, each aimed at one enrolled person: that person's GAN samples,
+        print and screen simulations of their probe photos, and (real.mov's person) the real
+        phone replay. IAPMR per system at its FMR = 1e-3 threshold; APCER/BPCER of (d)'s general
+        discriminator as the PAD subsystem."""
+        from enroll.synthesis import assess_samples
+
+        sets: dict[str, Probes] = {}
+        gan = []
+        for i, p in enumerate(self.persons):
+            samples = p.generator.samples(self.config.attack_samples, seed=11)
+            embedded = assess_samples(samples, p.embeddings, self.pipeline, self.settings)
+            gan.append(Probes(embedded.embeddings, samples, np.full(len(samples), i)))
+        sets["gan_samples"] = Probes.join(gan)
+        mated = probes.owner >= 0
+        for kind in ("print", "screen"):
+            # a good print or replay of a photo matches like the photo: the probe's embedding,
+            # the simulated capture's pixels for the discriminators
+            sets[f"{kind}_simulated"] = Probes(
+                probes.embeddings[mated],
+                simulate_attacks(probes.crops[mated], kind, seed=self.config.seed),
+                probes.owner[mated],
+            )
+        if replay is not None:
+            sets["replay_real"] = Probes(
+                replay.embeddings, replay.crops_64, np.full(len(replay), len(self.persons) - 1)
+            )
+        bona_fide = self.live(probes.crops[mated])
+        out = {"iapmr": {}, "presentations": {}}
+        pad_scores = {}
+        for kind, attack in sets.items():
+            scores = self.score(attack)
+            targeted = np.arange(len(attack.owner))
+            out["presentations"][kind] = len(attack.owner)
+            out["iapmr"][kind] = {
+                s: float((scores[s][targeted, attack.owner] >= thresholds[s]).mean())
+                for s in SYSTEMS
+            }
+            pad_scores[kind] = scores["live"]
+        out["pad_general_discriminator"] = presentation_attack_rates(
+            bona_fide, pad_scores, self.settings.authenticity_min_probability
+        )
+        return out
+
+
+def _model(models: PersonalModels) -> CalibratedDiscriminator:
+    return CalibratedDiscriminator.from_bytes(models.discriminator).eval()
+
+
+def _rate(failures: int, attempts: int) -> dict:
+    from facegate.metrics import wilson_interval
+
+    return {
+        "rate": failures / attempts if attempts else None,
+        "ci95": wilson_interval(failures, attempts) if attempts else None,
+        "failures": failures,
+        "attempts": attempts,
+    }
+
+
+# --- metrics over the score matrices -------------------------------------------------------------
+
+
+def verification(scores: dict[str, np.ndarray], owner: np.ndarray) -> dict:
+    """1:1 comparisons: a mated probe against its own person (genuine), every other pairing
+    (impostor). FNMR at each FMR target with its interval and the rule-of-three check, the DET
+    points, and the threshold at the operating FMR."""
+    persons = scores["a"].shape[1]
+    own = owner[:, None] == np.arange(persons)[None, :]
+    out = {}
+    for s in SYSTEMS:
+        genuine, impostor = scores[s][own], scores[s][~own]
+        det = det_curve(genuine, impostor)
+        out[s] = {
+            "genuine": int(len(genuine)),
+            "impostor": int(len(impostor)),
+            "fnmr_at_fmr": {
+                str(t): _point(miss_rate_at(genuine, impostor, t)) for t in FMR_TARGETS
+            },
+            "operating_threshold": miss_rate_at(genuine, impostor, OPERATING_FMR)["threshold"],
+            "det": _thin(det),
+        }
+    return out
+
+
+def open_set(scores: dict[str, np.ndarray], owner: np.ndarray) -> dict:
+    """1:N searches against everyone enrolled: rank-1 rate of mated searches, FNIR at FPIR (a
+    mated search is a hit only when its own person is first and reaches the threshold)."""
+    out = {}
+    mated = owner >= 0
+    for s in SYSTEMS:
+        matrix = scores[s]
+        top = matrix.argmax(1)
+        best = matrix.max(1)
+        right = (top == owner) & np.isfinite(best)
+        mated_scores = np.where(right[mated], best[mated], -np.inf)
+        non_mated = best[~mated]
+        out[s] = {
+            "mated_searches": int(mated.sum()),
+            "non_mated_searches": int((~mated).sum()),
+            "rank1": float(right[mated].mean()),
+            "fnir_at_fpir": {
+                str(t): _point(miss_rate_at(mated_scores, non_mated, t)) for t in FPIR_TARGETS
+            },
+        }
+    return out
+
+
+def _point(p: dict) -> dict:
+    return {
+        "rate": p["miss_rate"],
+        "ci95": list(p["ci95"]),
+        "threshold": p["threshold"],
+        "measured_false_accept": p["false_accept_rate"],
+        "measurable": p["measurable"],
+        "negatives_needed": p["negatives_needed"],
+    }
+
+
+def _thin(det: dict, points: int = 400) -> dict:
+    """At most `points` DET points (evenly by index), enough to draw the curve."""
+    n = len(det["threshold"])
+    keep = np.unique(np.linspace(0, n - 1, min(n, points)).astype(int))
+    return {k: [float(v) for v in det[k][keep]] for k in ("fmr", "fnmr")}
