@@ -57,6 +57,9 @@ class EvalConfig:
     celeba_identities: int = 224  # never-enrolled celeba_wild identities
     attack_samples: int = 16  # GAN samples per enrolled person, as attacks
     adversarial_probes: int = 24  # never-enrolled faces attacked with FGSM/PGD
+    black_box_probes: int = 8  # of those, attacked on the embedding (a) by SPSA
+    spsa_steps: int = 6
+    spsa_pairs: int = 6  # antithetic query pairs per gradient estimate
     budgets: tuple[float, ...] = (1 / 255, 2 / 255, 4 / 255, 8 / 255)
     pgd_steps: int = 10
     seed: int = 0
@@ -80,6 +83,7 @@ class Probes:
     embeddings: np.ndarray
     crops: np.ndarray
     owner: np.ndarray
+    crops_embedder: np.ndarray | None = None  # what the embedder saw (strangers only)
 
     @staticmethod
     def join(parts: list["Probes"]) -> "Probes":
@@ -113,10 +117,10 @@ class Evaluation:
 
     # --- faces ---------------------------------------------------------------------------------
 
-    def _faces(self, frames: list[np.ndarray], label: str) -> FaceSet | None:
+    def _faces(self, frames: list[np.ndarray], label: str, keep: bool = False) -> FaceSet | None:
         self.acquisition["attempts"] += len(frames)
         try:
-            found = face_set(((f, label) for f in frames), self.pipeline)
+            found = face_set(((f, label) for f in frames), self.pipeline, keep_embedder_crops=keep)
         except ValueError:  # no face in any of them
             self.acquisition["failures"] += len(frames)
             return None
@@ -126,7 +130,9 @@ class Evaluation:
     def _probes(self, found: FaceSet | None, owner: int) -> Probes:
         if found is None:
             return Probes(np.zeros((0, 128), np.float32), np.zeros((0, 64, 64, 3), np.uint8), [])
-        return Probes(found.embeddings, found.crops_64, np.full(len(found), owner))
+        return Probes(
+            found.embeddings, found.crops_64, np.full(len(found), owner), found.crops_embedder
+        )
 
     # --- enrollment ----------------------------------------------------------------------------
 
@@ -220,12 +226,14 @@ class Evaluation:
         others = glint[cfg.identities :][: cfg.glint_strangers]
         for folder in others:
             frames, _ = glint_photos(folder)
-            strangers.append(self._probes(self._faces(frames, folder.name), -1))
+            strangers.append(self._probes(self._faces(frames, folder.name, keep=True), -1))
         celeba = sorted(p for p in (data / "celeba_wild").iterdir() if p.is_dir())
         for folder in celeba[: cfg.celeba_identities]:
             frames = read_photos(folder).frames
-            strangers.append(self._probes(self._faces(frames, folder.name), -1))
+            strangers.append(self._probes(self._faces(frames, folder.name, keep=True), -1))
         probes = Probes.join(mated + strangers)
+        # the strangers come last: their embedder crops line up with the last rows
+        self.stranger_crops = np.concatenate([p.crops_embedder for p in strangers if len(p.owner)])
         self.seconds["faces"] = round(time.perf_counter() - t0, 1)
 
         t0 = time.perf_counter()

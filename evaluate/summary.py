@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluate.adversarial import SYSTEMS_ATTACKED as WHITE_BOX
 from evaluate.harness import (
     FMR_TARGETS,
     FPIR_TARGETS,
@@ -104,26 +105,26 @@ def markdown(r: dict) -> str:
         + ", ".join(f"{k} {x['apcer']:.3f} ({x['presentations']})" for k, x in pad["apcer"].items())
         + f"; worst type {pad['apcer_max']:.3f}.",
         "",
-        f"Adversarial (white-box, L-inf, {adv['probes']} never-enrolled faces aimed at their "
-        f"nearest enrolled person; PGD {adv['pgd_steps']} steps): share that reaches the FMR = "
-        f"{OPERATING_FMR:g} threshold. {adv['note']}.",
+        f"Adversarial (L-inf; {adv['probes']} never-enrolled faces aimed at their nearest "
+        f"enrolled person, {adv['black_box_probes']} of them for (a); PGD {adv['pgd_steps']} "
+        f"steps): share that reaches the FMR = {OPERATING_FMR:g} threshold. {adv['note']}.",
         "",
-        "| epsilon | "
-        + " | ".join(f"FGSM {s}" for s in SYSTEMS)
+        "| epsilon | SPSA (a) | "
+        + " | ".join(f"FGSM {s}" for s in WHITE_BOX)
         + " | "
-        + " | ".join(f"PGD {s}" for s in SYSTEMS)
+        + " | ".join(f"PGD {s}" for s in WHITE_BOX)
         + " |",
-        "| --- | " + " | ".join("---" for _ in range(2 * len(SYSTEMS))) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in range(2 * len(WHITE_BOX))) + " |",
     ]
     clean = adv["clean_success"]
-    clean_cells = " | ".join(f"{clean[s]:.3f}" for s in SYSTEMS)
-    lines.append(f"| 0 (clean) | {clean_cells} | {clean_cells} |")
+    clean_cells = " | ".join(f"{clean[s]:.3f}" for s in WHITE_BOX)
+    lines.append(f"| 0 (clean) | {clean['a']:.3f} | {clean_cells} | {clean_cells} |")
     for row in adv["by_budget"]:
         lines.append(
-            f"| {row['epsilon_255']:g}/255 | "
-            + " | ".join(f"{row[f'fgsm_{s}']:.3f}" for s in SYSTEMS)
+            f"| {row['epsilon_255']:g}/255 | {row['spsa_a']:.3f} | "
+            + " | ".join(f"{row[f'fgsm_{s}']:.3f}" for s in WHITE_BOX)
             + " | "
-            + " | ".join(f"{row[f'pgd_{s}']:.3f}" for s in SYSTEMS)
+            + " | ".join(f"{row[f'pgd_{s}']:.3f}" for s in WHITE_BOX)
             + " |"
         )
     f = r["failure_rates"]
@@ -164,8 +165,9 @@ def _plots(r: dict, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     budgets = [0] + [row["epsilon_255"] for row in adv["by_budget"]]
     for s in SYSTEMS:
-        ys = [adv["clean_success"][s]] + [row[f"pgd_{s}"] for row in adv["by_budget"]]
-        ax.plot(budgets, ys, marker="o", label=f"PGD {SYSTEM_NAMES[s]}")
+        attack = "spsa" if s == "a" else "pgd"
+        ys = [adv["clean_success"][s]] + [row[f"{attack}_{s}"] for row in adv["by_budget"]]
+        ax.plot(budgets, ys, marker="o", label=f"{attack.upper()} {SYSTEM_NAMES[s]}")
     ax.set_xlabel("L-inf budget (x/255)")
     ax.set_ylabel("impostors accepted")
     ax.set_ylim(-0.02, 1.02)

@@ -30,16 +30,20 @@ class FaceSet:
     crops_64: np.ndarray  # (N, 64, 64, 3) uint8
     identity: np.ndarray  # (N,) labels (str)
     photos: int  # photos read, with or without a face
+    crops_embedder: np.ndarray | None = None  # (N, px, px, 3) what was embedded, when kept
 
     def __len__(self) -> int:
         return len(self.identity)
 
 
 def face_set(
-    photos: Iterable[tuple[np.ndarray, str]], pipeline: FacePipeline, batch: int = 16
+    photos: Iterable[tuple[np.ndarray, str]],
+    pipeline: FacePipeline,
+    batch: int = 16,
+    keep_embedder_crops: bool = False,
 ) -> FaceSet:
     """`photos` are (RGB image, identity label) pairs; photos without a face are left out."""
-    vectors, crops, labels, seen = [], [], [], 0
+    vectors, crops, labels, seen, embedded = [], [], [], 0, []
     chunk: list[tuple[np.ndarray, str]] = []
 
     def flush() -> None:
@@ -49,6 +53,8 @@ def face_set(
                 vectors.append(found[0].embedding)
                 crops.append(pipeline.align(image, found[0].detection, 64))
                 labels.append(label)
+                if keep_embedder_crops:
+                    embedded.append(found[0].crop)
         chunk.clear()
 
     for item in photos:
@@ -60,7 +66,8 @@ def face_set(
         flush()
     if not labels:
         raise ValueError(f"no face found in {seen} calibration photos")
-    return FaceSet(np.stack(vectors), np.stack(crops), np.array(labels), seen)
+    kept = np.stack(embedded) if keep_embedder_crops else None
+    return FaceSet(np.stack(vectors), np.stack(crops), np.array(labels), seen, kept)
 
 
 def pair_distances(faces: FaceSet) -> tuple[np.ndarray, np.ndarray]:
