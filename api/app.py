@@ -872,6 +872,21 @@ def _decide(svc: Service, frames: list, door: str):
 # --- events ----------------------------------------------------------------------------------
 
 
+def _event_out(e, door_names: dict[int, str]) -> schemas.EventOut:
+    return schemas.EventOut(
+        id=e.id,
+        created_at=e.created_at,
+        door=door_names.get(e.door_id),
+        decision=e.decision,
+        person_id=e.person_id,
+        probability=e.probability,
+        level=e.level,
+        latency_ms=e.latency_ms,
+        biometrics_erased=e.biometrics_erased,
+        report_url=f"/v1/events/{e.id}/report",
+    )
+
+
 def _event_routes(app: FastAPI) -> None:
     tags = ["events"]
 
@@ -890,38 +905,13 @@ def _event_routes(app: FastAPI) -> None:
         door_id = svc.store.door(door).id if door is not None else None
         total, events = svc.store.events(door_id, person_id, decision, since, until, offset, limit)
         names = svc.store.door_names()
-        items = [
-            schemas.EventOut(
-                id=e.id,
-                created_at=e.created_at,
-                door=names.get(e.door_id),
-                decision=e.decision,
-                person_id=e.person_id,
-                probability=e.probability,
-                level=e.level,
-                latency_ms=e.latency_ms,
-                biometrics_erased=e.biometrics_erased,
-                report_url=f"/v1/events/{e.id}/report",
-            )
-            for e in events
-        ]
+        items = [_event_out(e, names) for e in events]
         return schemas.EventPage(total=total, offset=offset, limit=limit, items=items)
 
     @app.get("/v1/events/{event_id}", tags=tags, summary="One access event")
     def get_event(event_id: EventId, _key: Auditor, svc: Svc) -> schemas.EventOut:
         e = svc.store.event(event_id)
-        return schemas.EventOut(
-            id=e.id,
-            created_at=e.created_at,
-            door=svc.store.door_names().get(e.door_id),
-            decision=e.decision,
-            person_id=e.person_id,
-            probability=e.probability,
-            level=e.level,
-            latency_ms=e.latency_ms,
-            biometrics_erased=e.biometrics_erased,
-            report_url=f"/v1/events/{e.id}/report",
-        )
+        return _event_out(e, svc.store.door_names())
 
     @app.get(
         "/v1/events/{event_id}/report",
