@@ -370,11 +370,27 @@ def main() -> None:
         frames = door_frames()
         rng = np.random.default_rng(0)
         out["latency"] = {}
+        # the same store and frames through dlib-bin's ResNet: the ratio of the two, one run
+        from recognize import Recognizer
+
+        reference = Recognizer(
+            store, settings=settings.model_copy(update={"dlib_runtime": "dlib-bin"})
+        )
         for total in (1_000, 10_000):
             have = len(store.templates(settings.embedder)[1])
             add_synthetic_persons(store, pipeline, settings.embedder, total - have, rng)
+            recognizer.refresh()
             out["latency"][f"{total}_persons"] = stage_latency(recognizer, frames, args.repeats)
             print(json.dumps({total: out["latency"][f"{total}_persons"]}), flush=True)
+            if total == 1_000 and settings.embedder == "dlib":
+                reference.refresh()
+                native = stage_latency(reference, frames, args.repeats)
+                out["latency"]["1000_persons_dlib_bin"] = native
+                ratio = native["p50_ms"] / out["latency"]["1000_persons"]["p50_ms"]
+                out["latency"]["p50_ratio_dlib_bin_to_torch"] = round(ratio, 2)
+                print(
+                    json.dumps({"1000_dlib_bin": native, "p50_ratio": round(ratio, 2)}), flush=True
+                )
     if "batched" in only:  # last: the timings above and below do not overlap training
         out["batched_personal_discriminators"] = batched_vs_separate(
             args.device, celeba_faces(pipeline).crops_64[0]

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         "dlib",
         description="dlib: face_recognition_models' ResNet (ships offline); facenet: VGGFace2.",
     )
+    dlib_runtime: Literal["torch", "dlib-bin"] = Field(
+        "torch",
+        description="What runs the dlib embedder: torch (batched, CPU or CUDA; the default) or "
+        "dlib-bin (the reference, CPU, one crop at a time). Both give the same vectors.",
+    )
     facenet_weights: Path | None = Field(
         None,
         description="Local file of InceptionResnetV1 VGGFace2 weights (state dict) for embedder=facenet.",

@@ -6,7 +6,13 @@ from recognize.align import FACE_TEMPLATE, align_face
 from recognize.calibration import FaceSet, calibrate, face_set
 from recognize.detect import DetectedFace, FaceDetector
 from recognize.discriminators import PersonalDiscriminators
-from recognize.embed import DlibEmbedder, Embedder, FacenetEmbedder, make_embedder
+from recognize.embed import (
+    DlibEmbedder,
+    DlibNativeEmbedder,
+    Embedder,
+    FacenetEmbedder,
+    make_embedder,
+)
 from recognize.levels import LevelTable, level_fmr
 from recognize.pipeline import Face, FacePipeline, face_distance
 from recognize.quality import FaceQuality, estimate_yaw_deg, measure_quality, quality_issue
@@ -31,6 +37,7 @@ __all__ = [
     "FACE_TEMPLATE",
     "DetectedFace",
     "DlibEmbedder",
+    "DlibNativeEmbedder",
     "Embedder",
     "Face",
     "FaceDetector",
