@@ -12,12 +12,17 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+
+# run as a script, this folder comes first on sys.path, where recognize.py would shadow the package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from facegate.settings import Settings
 from recognize import FacePipeline, face_distance, measure_quality

@@ -17,6 +17,7 @@ get earlier ones' generator samples as negatives and an incrementally updated ge
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+
+# run as a script, this folder comes first on sys.path, where recognize.py would shadow the package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from db import Store, upgrade
 from db.engine import make_engine, sqlite_url

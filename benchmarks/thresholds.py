@@ -9,12 +9,17 @@ import itertools
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import cv2
 import dlib
 import numpy as np
+
+# run as a script, this folder comes first on sys.path, where recognize.py would shadow the package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from enroll import enroll_frames, read_photos, read_video
 from enroll.enrollment import _identities

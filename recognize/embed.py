@@ -1,9 +1,10 @@
 """Face embedders behind one interface: `dlib` (default, ships offline; run in torch, or by dlib-bin
-as `dlib-native`, the reference) and `facenet` (local weights)."""
+as the reference, FACEGATE_DLIB_RUNTIME=dlib-bin) and `facenet` (local weights)."""
 
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -94,10 +95,29 @@ class DlibEmbedder(Embedder):
         if len(crops) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), _ieee_float32(self.device):
             for i in range(0, len(crops), self.batch_size):
                 out.append(self.network(self.tensor(crops[i : i + self.batch_size])).cpu())
         return torch.cat(out).numpy().astype(np.float32)
+
+
+@contextmanager
+def _ieee_float32(device: torch.device):
+    """cuDNN convolutions in full float32 (not TF32, torch's default on recent GPUs, whose 10-bit
+    mantissa would move the vectors by ~1e-3): dlib's vectors are the contract."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if device.type != "cuda":
+        yield
+    elif conv is not None and hasattr(conv, "fp32_precision"):
+        saved = conv.fp32_precision
+        conv.fp32_precision = "ieee"
+        try:
+            yield
+        finally:
+            conv.fp32_precision = saved
+    else:
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            yield
 
 
 class DlibNativeEmbedder(DlibEmbedder):

@@ -16,7 +16,7 @@ from tests.conftest import celeba
 def chips(data, pipeline) -> np.ndarray:
     """40 aligned 150 px chips of 20 celeba_wild identities, as the pipeline makes them."""
     crops, labels = [], []
-    for frame, label in celeba(data, 80, 20):
+    for frame, label in celeba(data, 0, 20):
         found = pipeline.analyze([frame], largest_only=True)[0]
         if found and labels.count(label) < 2:
             crops.append(found[0].crop)
@@ -81,7 +81,7 @@ def test_settings_choose_the_runtime():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_cuda_gives_the_cpu_vectors(chips):
-    # TF32 is off by default for convolutions only where torch says so; allow its rounding
+    # the embedder turns cuDNN's TF32 off, so only the summation order differs (as on the CPU)
     cpu = DlibEmbedder().embed(chips)
     cuda = DlibEmbedder(device="cuda").embed(chips)
-    assert np.abs(cpu - cuda).max() < 1e-3
+    assert np.abs(cpu - cuda).max() < 1e-5
