@@ -3,16 +3,27 @@
 Systems, all scored on the same faces in one run:
   (a) embedding  the embedding-distance log-likelihood ratio alone (what face_recognition and
                  CompreFace do: nearest template, distance threshold)
-  (b) +D no GAN  (a) + a personal discriminator trained from a fresh start without GAN samples
-  (c) +D +GAN    (a) + the personal discriminator as facegate trains it: from the person's GAN's
-                 discriminator, with the GAN's identity-checked samples as extra positives
-  (d) full       (c) behind the general discriminator: P(live) below the setting rejects
+  (b) +D no GAN  a fusion learned on trials (recognize/fusion.py) of (a), the mean distance to the
+                 person's 3 nearest real samples and a personal discriminator trained from a fresh
+                 start without GAN samples
+  (c) +D +GAN    the same with the personal discriminator as facegate trains it (from the person's
+                 GAN's discriminator, with the GAN's identity-checked samples as extra positives),
+                 plus the distance to the nearest of those samples' embeddings (the GAN's poses
+                 between the frames as extra gallery)
+  (d) full       (c) with the general discriminator's liveness logit as a further term, behind
+                 its presentation-attack gate: P(live) below a threshold set so that 2% of bona fide
+                 never-enrolled faces (cameras it never saw) fall under it is rejected
+The fusions are fitted by 2-fold cross-validation: probes are split in two (mated probes
+alternately within each person, never-enrolled faces by identity), each half is scored by the
+fusion fitted on the other half's trials, so no trial is scored by a model fitted on it. Attacks
+and adversarial probes, which no fusion is fitted on, are scored by the mean of the two folds'.
 Accept when the score reaches the threshold (ISO/IEC 19795-1). Enrolled identities come from
 glint_celebs (photos) and real.mov (a clip); never-enrolled faces from the other glint identities
 and celeba_wild.
 """
 
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +44,7 @@ from gan.train import to_tensor
 from gan.verifier import CalibratedDiscriminator
 from recognize import FacePipeline, face_distance
 from recognize.calibration import FaceSet, face_set
+from recognize.fusion import Fusion, fit_fusion
 from recognize.levels import DEFAULT_EMBEDDING_PLATT, embedding_logit
 
 SYSTEMS = ("a", "b", "c", "d")
@@ -45,6 +57,12 @@ SYSTEM_NAMES = {
 FMR_TARGETS = (1e-2, 1e-3, 1e-4)
 FPIR_TARGETS = (1e-2, 1e-3)
 OPERATING_FMR = 1e-3  # the threshold attacks are judged at (security level 6)
+FUSED_TERMS = {
+    "b": ["embedding", "nearest_3", "personal"],
+    "c": ["embedding", "nearest_3", "personal", "synthetic"],
+    "d": ["embedding", "nearest_3", "personal", "synthetic", "liveness"],
+}
+PAD_BONA_FIDE_REJECTED = 0.02  # share of never-enrolled bona fide faces the PAD gate may reject
 
 
 @dataclass
@@ -57,9 +75,6 @@ class EvalConfig:
     celeba_identities: int = 224  # never-enrolled celeba_wild identities
     attack_samples: int = 16  # GAN samples per enrolled person, as attacks
     adversarial_probes: int = 24  # never-enrolled faces attacked with FGSM/PGD
-    black_box_probes: int = 8  # of those, attacked on the embedding (a) by SPSA
-    spsa_steps: int = 6
-    spsa_pairs: int = 6  # antithetic query pairs per gradient estimate
     budgets: tuple[float, ...] = (1 / 255, 2 / 255, 4 / 255, 8 / 255)
     pgd_steps: int = 10
     seed: int = 0
@@ -72,6 +87,7 @@ class Person:
     crops: np.ndarray  # the enrollment's real 64 px crops
     models: dict[str, CalibratedDiscriminator]  # "b", "c"
     generator: StoredGenerator | None
+    synthetic: np.ndarray  # embeddings of the GAN samples that verified as the person
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -84,14 +100,17 @@ class Probes:
     crops: np.ndarray
     owner: np.ndarray
     crops_embedder: np.ndarray | None = None  # what the embedder saw (strangers only)
+    fold: np.ndarray | None = None  # 0 or 1: the cross-validation half (None: not in the CV)
 
     @staticmethod
     def join(parts: list["Probes"]) -> "Probes":
         parts = [p for p in parts if len(p.owner)]
+        folds = [p.fold for p in parts]
         return Probes(
             np.concatenate([p.embeddings for p in parts]),
             np.concatenate([p.crops for p in parts]),
             np.concatenate([p.owner for p in parts]),
+            fold=None if any(f is None for f in folds) else np.concatenate(folds),
         )
 
 
@@ -129,9 +148,20 @@ class Evaluation:
 
     def _probes(self, found: FaceSet | None, owner: int) -> Probes:
         if found is None:
-            return Probes(np.zeros((0, 128), np.float32), np.zeros((0, 64, 64, 3), np.uint8), [])
+            empty = np.zeros(0, int)
+            return Probes(
+                np.zeros((0, 128), np.float32),
+                np.zeros((0, 64, 64, 3), np.uint8),
+                empty,
+                None,
+                empty,
+            )
+        if owner >= 0:  # one person's probes alternate between the halves
+            fold = np.arange(len(found)) % 2
+        else:  # a never-enrolled identity lies wholly in one half
+            fold = np.array([zlib.crc32(str(i).encode()) % 2 for i in found.identity])
         return Probes(
-            found.embeddings, found.crops_64, np.full(len(found), owner), found.crops_embedder
+            found.embeddings, found.crops_64, np.full(len(found), owner), found.crops_embedder, fold
         )
 
     # --- enrollment ----------------------------------------------------------------------------
@@ -156,6 +186,7 @@ class Evaluation:
             result.crops_gan,
             {"b": _model(without), "c": _model(with_gan)},
             StoredGenerator.from_bytes(with_gan.generator),
+            with_gan.assessment.embeddings[with_gan.kept],
         )
         person.seconds = {"enroll_and_train": round(time.perf_counter() - t0, 1)}
         self.say(f"  {name}: enrolled from {len(result.embeddings)} faces, {person.seconds}")
@@ -242,11 +273,20 @@ class Evaluation:
         self.seconds["general"] = round(time.perf_counter() - t0, 1)
 
         t0 = time.perf_counter()
-        self.say(f"scoring {len(probes.owner)} faces against {len(self.persons)} persons")
-        scores = self.score(probes)
+        self.say(
+            f"fusions and scores: {len(probes.owner)} faces against {len(self.persons)} persons"
+        )
+        features = self.features(probes)
+        self.fit_fusions(features, probes)
+        scores = self.score(probes, features=features, fold=probes.fold)
         results = {
             "verification": verification(scores, probes.owner),
             "open_set": open_set(scores, probes.owner),
+            "fusion": {s: [f.to_dict() for f in self.fusions[s]] for s in sorted(self.fusions)},
+            "pad_gate": {
+                "thresholds": self.gates,
+                "bona_fide_rejected_target": PAD_BONA_FIDE_REJECTED,
+            },
         }
         thresholds = {s: results["verification"][s]["operating_threshold"] for s in SYSTEMS}
         results["presentation_attacks"] = self.attacks(probes, replay, thresholds)
@@ -313,15 +353,126 @@ class Evaluation:
     def live(self, crops: np.ndarray) -> np.ndarray:
         return self.general.probability(crops)
 
-    def score(self, probes: Probes, live: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def embedding_features(self, embeddings: np.ndarray) -> dict[str, np.ndarray]:
+        """(N, persons) each: the (a) score, minus the mean distance to the person's 3 nearest
+        real samples, minus the distance to their nearest kept GAN sample (2.0, beyond any face,
+        for a person none of whose samples verified)."""
+        out = {"embedding": [], "nearest_3": [], "synthetic": []}
+        for p in self.persons:
+            d = np.sort(face_distance(embeddings, p.embeddings), axis=1)
+            out["embedding"].append(embedding_logit(d[:, 0], self.platt))
+            out["nearest_3"].append(-d[:, :3].mean(1))
+            if len(p.synthetic):
+                out["synthetic"].append(-face_distance(embeddings, p.synthetic).min(1))
+            else:
+                out["synthetic"].append(np.full(len(embeddings), -2.0))
+        return {k: np.stack(v, axis=1) for k, v in out.items()}
+
+    def features(self, probes: Probes, live: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every fusion term of every probe against every person, (N, persons) each."""
+        out = self.embedding_features(probes.embeddings)
+        out["personal_b"] = self.personal_logits("b", probes.crops)
+        out["personal_c"] = self.personal_logits("c", probes.crops)
+        out["live"] = self.live(probes.crops) if live is None else live
+        p = np.clip(out["live"], 1e-9, 1 - 1e-9)
+        out["liveness"] = np.repeat(np.log(p / (1 - p))[:, None], len(self.persons), axis=1)
+        return out
+
+    @staticmethod
+    def term_matrix(features: dict[str, np.ndarray], system: str) -> np.ndarray:
+        """(N, persons, terms) in FUSED_TERMS[system]'s order."""
+        personal = "personal_b" if system == "b" else "personal_c"
+        names = [personal if t == "personal" else t for t in FUSED_TERMS[system]]
+        return np.stack([features[n] for n in names], axis=-1)
+
+    def fit_fusions(self, features: dict[str, np.ndarray], probes: Probes) -> None:
+        """Per system and fold: the fusion fitted on the other half's trials (a probe against its
+        own person is genuine, against anyone else an impostor), and per fold the PAD gate's
+        threshold from the other half's never-enrolled faces."""
+        own = probes.owner[:, None] == np.arange(len(self.persons))[None, :]
+        self.fusions: dict[str, list[Fusion]] = {}
+        for s in FUSED_TERMS:
+            x = self.term_matrix(features, s)
+            self.fusions[s] = []
+            for fold in (0, 1):
+                fit = probes.fold != fold
+                trials, labels = x[fit].reshape(-1, x.shape[-1]), own[fit].ravel()
+                # inner folds by probe, so a probe's trials against every person stay together
+                groups = np.repeat(np.arange(fit.sum()) % 5, len(self.persons))
+                self.fusions[s].append(fit_fusion(trials, labels, FUSED_TERMS[s], groups=groups))
+        strangers = probes.owner < 0
+        self.gates = [
+            float(
+                np.quantile(
+                    features["live"][strangers & (probes.fold != f)], PAD_BONA_FIDE_REJECTED
+                )
+            )
+            for f in (0, 1)
+        ]
+
+    def fused(self, system: str, features: dict[str, np.ndarray], fold) -> np.ndarray:
+        """(N, persons) fused scores: each probe by its fold's fusion, or by the mean of both."""
+        x = self.term_matrix(features, system)
+        both = [f.score(x) for f in self.fusions[system]]
+        if fold is None:
+            return (both[0] + both[1]) / 2
+        return np.where(np.asarray(fold)[:, None] == 0, both[0], both[1])
+
+    def fused_torch(
+        self,
+        system: str,
+        person: int,
+        embedding: torch.Tensor,
+        personal: torch.Tensor | None,
+        live_logit: torch.Tensor,
+    ) -> torch.Tensor:
+        """One face's score against `person` in torch (what the white-box attacks ascend): the
+        same terms as `features`, through the mean of the two folds' fusions."""
+        p = self.persons[person]
+
+        def distances(samples: np.ndarray) -> torch.Tensor:
+            s = torch.as_tensor(samples, dtype=embedding.dtype, device=embedding.device)
+            return torch.sqrt(((s - embedding) ** 2).sum(1) + 1e-12)
+
+        d = distances(p.embeddings)
+        emb = self.platt[0] * d.min() + self.platt[1]
+        if system == "a":
+            return emb
+        terms = {
+            "embedding": emb,
+            "nearest_3": -torch.topk(d, min(3, len(d)), largest=False).values.mean(),
+            "personal": personal,
+            "synthetic": -distances(p.synthetic).min() if len(p.synthetic) else emb * 0 - 2.0,
+            "liveness": live_logit.clamp(-20.72, 20.72),
+        }
+        total = emb * 0
+        for fusion in self.fusions[system]:
+            for term, weight, scale in zip(fusion.terms, fusion.weights, fusion.scale, strict=True):
+                if weight:
+                    total = total + weight / scale * terms[term]
+            total = total + fusion.bias
+        return total / len(self.fusions[system])
+
+    def gate(self, fold) -> np.ndarray | float:
+        if fold is None:
+            return (self.gates[0] + self.gates[1]) / 2
+        return np.where(np.asarray(fold) == 0, self.gates[0], self.gates[1])
+
+    def score(
+        self,
+        probes: Probes,
+        live: np.ndarray | None = None,
+        features: dict[str, np.ndarray] | None = None,
+        fold=None,
+    ) -> dict[str, np.ndarray]:
         """(N, persons) scores of each system."""
-        a = self.embedding_logits(probes.embeddings)
-        b = a + self.personal_logits("b", probes.crops)
-        c = a + self.personal_logits("c", probes.crops)
-        live = self.live(probes.crops) if live is None else live
-        passed = live >= self.settings.authenticity_min_probability
-        d = np.where(passed[:, None], c, -np.inf)
-        return {"a": a, "b": b, "c": c, "d": d, "live": live}
+        f = self.features(probes, live) if features is None else features
+        out = {"a": f["embedding"], "live": f["live"]}
+        for s in FUSED_TERMS:
+            out[s] = self.fused(s, f, fold)
+        passed = f["live"] >= self.gate(fold)
+        out["d"] = np.where(passed[:, None], out["d"], -np.inf)
+        return out
 
     # --- presentation attacks ---------------------------------------------------------------
 
@@ -365,7 +516,7 @@ class Evaluation:
             }
             pad_scores[kind] = scores["live"]
         out["pad_general_discriminator"] = presentation_attack_rates(
-            bona_fide, pad_scores, self.settings.authenticity_min_probability
+            bona_fide, pad_scores, self.gate(None)
         )
         return out
 

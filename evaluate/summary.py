@@ -105,28 +105,39 @@ def markdown(r: dict) -> str:
         + ", ".join(f"{k} {x['apcer']:.3f} ({x['presentations']})" for k, x in pad["apcer"].items())
         + f"; worst type {pad['apcer_max']:.3f}.",
         "",
-        f"Adversarial (L-inf; {adv['probes']} never-enrolled faces aimed at their nearest "
-        f"enrolled person, {adv['black_box_probes']} of them for (a); PGD {adv['pgd_steps']} "
-        f"steps): share that reaches the FMR = {OPERATING_FMR:g} threshold. {adv['note']}.",
+        f"Adversarial (L-inf, white-box; {adv['probes']} never-enrolled faces aimed at their "
+        f"nearest enrolled person; PGD {adv['pgd_steps']} steps): share that reaches the FMR = "
+        f"{OPERATING_FMR:g} threshold. {adv['note']}.",
         "",
-        "| epsilon | SPSA (a) | "
+        "| epsilon | "
         + " | ".join(f"FGSM {s}" for s in WHITE_BOX)
         + " | "
         + " | ".join(f"PGD {s}" for s in WHITE_BOX)
         + " |",
-        "| --- | --- | " + " | ".join("---" for _ in range(2 * len(WHITE_BOX))) + " |",
+        "| --- | " + " | ".join("---" for _ in range(2 * len(WHITE_BOX))) + " |",
     ]
     clean = adv["clean_success"]
     clean_cells = " | ".join(f"{clean[s]:.3f}" for s in WHITE_BOX)
-    lines.append(f"| 0 (clean) | {clean['a']:.3f} | {clean_cells} | {clean_cells} |")
+    lines.append(f"| 0 (clean) | {clean_cells} | {clean_cells} |")
     for row in adv["by_budget"]:
         lines.append(
-            f"| {row['epsilon_255']:g}/255 | {row['spsa_a']:.3f} | "
+            f"| {row['epsilon_255']:g}/255 | "
             + " | ".join(f"{row[f'fgsm_{s}']:.3f}" for s in WHITE_BOX)
             + " | "
             + " | ".join(f"{row[f'pgd_{s}']:.3f}" for s in WHITE_BOX)
             + " |"
         )
+    lines += ["", "Fusion weights (per cross-validation fold; 0: the term was dropped):", ""]
+    for s, folds in r.get("fusion", {}).items():
+        for i, fusion in enumerate(folds):
+            weights = ", ".join(
+                f"{t} {w / sc:.3g}"
+                for t, w, sc in zip(
+                    fusion["terms"], fusion["weights"], fusion["scale"], strict=True
+                )
+            )
+            dropped = "; ".join(fusion["dropped"]) or "none dropped"
+            lines.append(f"- ({s}) fold {i}: {weights}; bias {fusion['bias']:.3g} ({dropped})")
     f = r["failure_rates"]
     lines += [
         "",
@@ -164,10 +175,9 @@ def _plots(r: dict, out: Path) -> None:
     adv = r["adversarial"]
     fig, ax = plt.subplots(figsize=(6, 4))
     budgets = [0] + [row["epsilon_255"] for row in adv["by_budget"]]
-    for s in SYSTEMS:
-        attack = "spsa" if s == "a" else "pgd"
-        ys = [adv["clean_success"][s]] + [row[f"{attack}_{s}"] for row in adv["by_budget"]]
-        ax.plot(budgets, ys, marker="o", label=f"{attack.upper()} {SYSTEM_NAMES[s]}")
+    for s in WHITE_BOX:
+        ys = [adv["clean_success"][s]] + [row[f"pgd_{s}"] for row in adv["by_budget"]]
+        ax.plot(budgets, ys, marker="o", label=f"PGD {SYSTEM_NAMES[s]}")
     ax.set_xlabel("L-inf budget (x/255)")
     ax.set_ylabel("impostors accepted")
     ax.set_ylim(-0.02, 1.02)
