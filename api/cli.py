@@ -329,7 +329,6 @@ def calibrate(
     """Calibrate the 1-10 security levels on impostor trials against everyone enrolled."""
     from enroll import read_photos
     from recognize import Recognizer
-    from recognize.calibration import calibrate as run_calibration
     from recognize.calibration import face_set
 
     store = _open_store(as_json)
@@ -349,14 +348,7 @@ def calibrate(
 
         recognizer = Recognizer(store)
         found = face_set(photos(), recognizer.pipeline)
-        table = run_calibration(
-            store,
-            settings.embedder,
-            found,
-            recognizer.personal,
-            str(faces),
-            settings.calibration_max_persons,
-        )
+        table = recognizer.calibrate(found, str(faces))
     except ValueError as error:
         _fail(FacegateError(str(error)), as_json)
     except FacegateError as error:

@@ -21,7 +21,7 @@ from enroll import EnrollmentResult, SampledFrames, enroll_frames, read_source
 from enroll.impostors import lfw_subset_crops
 from enroll.personal import Progress, store_enrollment
 from facegate.settings import Settings
-from recognize import FacePipeline, FaceSet, Recognizer, build_report, calibrate
+from recognize import FacePipeline, FaceSet, Recognizer, build_report
 
 PHOTO_SET_NOTE = (
     "No clip named, so the demonstration is built from the one real face that ships inside an "
@@ -112,11 +112,8 @@ def demo_calibration(store: Store, recognizer: Recognizer) -> None:
         identity=np.array([f"lfw{i}" for i in range(100)]),
         photos=100,
     )
-    calibrate(
-        store,
-        recognizer.embedder,
+    recognizer.calibrate(
         faces,
-        recognizer.personal,
         "demo only: scikit-image's LFW subset, 25 px faces that are also the discriminators' "
         "negatives (optimistic); run `facegate calibrate --faces DIR` for real thresholds",
     )

@@ -74,7 +74,7 @@ def enrolled_store(settings, pipeline, data_dir: Path):
     from enroll import enroll
     from enroll.personal import store_enrollment
     from recognize import Recognizer
-    from recognize.calibration import FaceSet, calibrate
+    from recognize.calibration import FaceSet
 
     fresh = not (data_dir / "facegate.db").exists()
     upgrade(make_engine(sqlite_url(data_dir)))
@@ -91,8 +91,7 @@ def enrolled_store(settings, pipeline, data_dir: Path):
         ids = sorted(set(faces.identity))
         keep = np.isin(faces.identity, ids[len(ids) // 2 :])
         half = FaceSet(faces.embeddings[keep], faces.crops_64[keep], faces.identity[keep], 0)
-        calibrate(store, settings.embedder, half, recognizer.personal, "celeba_wild 112-223")
-        recognizer.refresh()
+        recognizer.calibrate(half, "celeba_wild 112-223")
     return store, recognizer
 
 

@@ -9,6 +9,7 @@ did commit): never a half-written model and never a file in the final area that 
 
 import fcntl
 import hashlib
+import io
 import os
 import shutil
 import uuid
@@ -16,7 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from facegate.errors import FacegateError
+
+REAL_CROPS_FORMAT = "npz-real-crops-v1"
 
 
 class ArtifactError(FacegateError):
@@ -25,6 +30,28 @@ class ArtifactError(FacegateError):
 
 class ArtifactChecksumError(ArtifactError):
     code = "artifact_checksum_mismatch"
+
+
+def real_crops_to_bytes(crops_64: np.ndarray, embeddings: np.ndarray) -> bytes:
+    """A person's real 64 px crops (N, 64, 64, 3) uint8 and their embeddings (N, D), row for row."""
+    if len(crops_64) != len(embeddings):
+        raise ValueError(f"{len(crops_64)} crops but {len(embeddings)} embeddings")
+    out = io.BytesIO()
+    np.savez_compressed(
+        out,
+        crops=np.ascontiguousarray(crops_64, dtype=np.uint8),
+        embeddings=np.asarray(embeddings, dtype="<f4"),
+    )
+    return out.getvalue()
+
+
+def real_crops_from_bytes(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(crops, embeddings) as real_crops_to_bytes stored them."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+            return saved["crops"], saved["embeddings"]
+    except (ValueError, KeyError, OSError) as exc:
+        raise ArtifactError(f"a real-crops artifact is not readable: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,8 @@ class FaceSample(Base):
 
 
 class ModelArtifact(Base):
-    """A stored model: a person's generator or personal discriminator, or the general discriminator.
+    """A stored model: a person's generator or personal discriminator, or the general discriminator;
+    or a person's real 64 px crops with their embeddings (kind 'real_crops').
     The bytes live in the artifact store at `path` (or inline in `data`); `sha256` guards them."""
 
     __tablename__ = "model_artifacts"
@@ -107,7 +108,8 @@ class ModelArtifact(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "kind in ('generator', 'personal_discriminator', 'general_discriminator')",
+            "kind in ('generator', 'personal_discriminator', 'general_discriminator', "
+            "'real_crops')",
             name="artifact_kind",
         ),
         CheckConstraint("(path is null) <> (data is null)", name="artifact_path_xor_data"),

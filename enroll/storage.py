@@ -3,7 +3,8 @@ transaction."""
 
 from typing import TYPE_CHECKING
 
-from db import SampleIn, Store
+from db import ArtifactIn, SampleIn, Store
+from db.artifacts import REAL_CROPS_FORMAT, real_crops_to_bytes
 from enroll.enrollment import EnrollmentResult
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ def save_enrollment(
     """The new person's id. Samples carry their quality, yaw and frame index; with `models`, the
     generator and personal discriminator are stored with them, and the synthetic samples that
     verified as the person join the real ones (source 'synthetic'; the index template stays the
-    mean of the real ones)."""
+    mean of the real ones), and so do the real 64 px crops with their embeddings."""
     selected = [r for r in result.frames if r.selected]
     samples = [
         SampleIn(
@@ -34,7 +35,10 @@ def save_enrollment(
     artifacts = []
     if models is not None:
         samples += models.synthetic_samples()
-        artifacts = models.artifacts()
+        # the real crops stay with the models: calibration's genuine trials (the held-out ones
+        # the personal discriminator never trained on) and the general discriminator's data
+        crops = real_crops_to_bytes(result.crops_gan, result.embeddings)
+        artifacts = [*models.artifacts(), ArtifactIn("real_crops", REAL_CROPS_FORMAT, crops)]
     return store.add_person(
         result.name,
         result.embedder,

@@ -8,8 +8,8 @@ perturbation moves every term at once. The embedder is dlib's ResNet in torch
   (a) ascends the embedding score (the distance to the target's nearest sample);
   (b), (c) ascend their fused score (recognize/fusion.py: embedding, nearest-3 distance, personal
       discriminator, nearest GAN sample);
-  (d) ascends its fused score plus the general discriminator's liveness logit, and must pass the
-      presentation-attack gate too.
+  (d) ascends (c)'s fused score plus the general discriminator's liveness logit, and must pass
+      the presentation-attack gate too.
 FGSM is one step of the whole budget; PGD takes `pgd_steps` steps of 2.5 budget / steps. The final
 image is rounded to 8 bits, as an attacker's image is, before it is scored."""
 
@@ -53,7 +53,7 @@ def adversarial(evaluation, probes, thresholds: dict) -> dict:
         for m in per_person.values():
             m.requires_grad_(False)
     evaluation.general.requires_grad_(False)
-    gate = float(evaluation.gate(None))
+    gate = float(evaluation.gate())
     gate_logit = float(np.log(gate / (1 - gate))) if 0 < gate < 1 else -np.inf
 
     def terms(x: torch.Tensor, system: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,7 +68,7 @@ def adversarial(evaluation, probes, thresholds: dict) -> dict:
             if system != "a":
                 model = person.models["b" if system == "b" else "c"]
                 personal = model(crop_64[i : i + 1]).float().reshape(())
-            scores.append(evaluation.fused_torch(system, int(t), embedding[i], personal, live[i]))
+            scores.append(evaluation.fused_torch(system, int(t), embedding[i], personal))
         return torch.stack(scores), live
 
     def passes(system: str, x: torch.Tensor) -> np.ndarray:

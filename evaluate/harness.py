@@ -10,9 +10,8 @@ Systems, all scored on the same faces in one run:
                  GAN's discriminator, with the GAN's identity-checked samples as extra positives),
                  plus the distance to the nearest of those samples' embeddings (the GAN's poses
                  between the frames as extra gallery)
-  (d) full       (c) with the general discriminator's liveness logit as a further term, behind
-                 its presentation-attack gate: P(live) below a threshold set so that 2% of bona fide
-                 never-enrolled faces (cameras it never saw) fall under it is rejected
+  (d) full       (c) behind the general discriminator as the product runs it: P(live) below the
+                 setting (authenticity_min_probability) is rejected
 The fusions are fitted by 2-fold cross-validation: probes are split in two (mated probes
 alternately within each person, never-enrolled faces by identity), each half is scored by the
 fusion fitted on the other half's trials, so no trial is scored by a model fitted on it. Attacks
@@ -44,7 +43,7 @@ from gan.train import to_tensor
 from gan.verifier import CalibratedDiscriminator
 from recognize import FacePipeline, face_distance
 from recognize.calibration import FaceSet, face_set
-from recognize.fusion import Fusion, fit_fusion
+from recognize.fusion import PRODUCT_TERMS, Fusion, candidate_features, fit_fusion
 from recognize.levels import DEFAULT_EMBEDDING_PLATT, embedding_logit
 
 SYSTEMS = ("a", "b", "c", "d")
@@ -60,9 +59,7 @@ OPERATING_FMR = 1e-3  # the threshold attacks are judged at (security level 6)
 FUSED_TERMS = {
     "b": ["embedding", "nearest_3", "personal"],
     "c": ["embedding", "nearest_3", "personal", "synthetic"],
-    "d": ["embedding", "nearest_3", "personal", "synthetic", "liveness"],
 }
-PAD_BONA_FIDE_REJECTED = 0.02  # share of never-enrolled bona fide faces the PAD gate may reject
 
 
 @dataclass
@@ -283,10 +280,6 @@ class Evaluation:
             "verification": verification(scores, probes.owner),
             "open_set": open_set(scores, probes.owner),
             "fusion": {s: [f.to_dict() for f in self.fusions[s]] for s in sorted(self.fusions)},
-            "pad_gate": {
-                "thresholds": self.gates,
-                "bona_fide_rejected_target": PAD_BONA_FIDE_REJECTED,
-            },
         }
         thresholds = {s: results["verification"][s]["operating_threshold"] for s in SYSTEMS}
         results["presentation_attacks"] = self.attacks(probes, replay, thresholds)
@@ -354,19 +347,22 @@ class Evaluation:
         return self.general.probability(crops)
 
     def embedding_features(self, embeddings: np.ndarray) -> dict[str, np.ndarray]:
-        """(N, persons) each: the (a) score, minus the mean distance to the person's 3 nearest
-        real samples, minus the distance to their nearest kept GAN sample (2.0, beyond any face,
-        for a person none of whose samples verified)."""
-        out = {"embedding": [], "nearest_3": [], "synthetic": []}
-        for p in self.persons:
-            d = np.sort(face_distance(embeddings, p.embeddings), axis=1)
-            out["embedding"].append(embedding_logit(d[:, 0], self.platt))
-            out["nearest_3"].append(-d[:, :3].mean(1))
-            if len(p.synthetic):
-                out["synthetic"].append(-face_distance(embeddings, p.synthetic).min(1))
-            else:
-                out["synthetic"].append(np.full(len(embeddings), -2.0))
-        return {k: np.stack(v, axis=1) for k, v in out.items()}
+        """(N, persons) each: the product's embedding terms (recognize/fusion.py): the (a) score,
+        minus the mean distance to the person's 3 nearest real samples, minus the distance to
+        their nearest kept GAN sample."""
+        per_person = [
+            candidate_features(
+                face_distance(embeddings, p.embeddings),
+                face_distance(embeddings, p.synthetic) if len(p.synthetic) else None,
+                None,
+                self.platt,
+            )
+            for p in self.persons
+        ]
+        stacked = np.stack(per_person, axis=1)  # (N, persons, PRODUCT_TERMS)
+        return {
+            t: stacked[..., PRODUCT_TERMS.index(t)] for t in ("embedding", "nearest_3", "synthetic")
+        }
 
     def features(self, probes: Probes, live: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every fusion term of every probe against every person, (N, persons) each."""
@@ -374,8 +370,6 @@ class Evaluation:
         out["personal_b"] = self.personal_logits("b", probes.crops)
         out["personal_c"] = self.personal_logits("c", probes.crops)
         out["live"] = self.live(probes.crops) if live is None else live
-        p = np.clip(out["live"], 1e-9, 1 - 1e-9)
-        out["liveness"] = np.repeat(np.log(p / (1 - p))[:, None], len(self.persons), axis=1)
         return out
 
     @staticmethod
@@ -387,8 +381,7 @@ class Evaluation:
 
     def fit_fusions(self, features: dict[str, np.ndarray], probes: Probes) -> None:
         """Per system and fold: the fusion fitted on the other half's trials (a probe against its
-        own person is genuine, against anyone else an impostor), and per fold the PAD gate's
-        threshold from the other half's never-enrolled faces."""
+        own person is genuine, against anyone else an impostor)."""
         own = probes.owner[:, None] == np.arange(len(self.persons))[None, :]
         self.fusions: dict[str, list[Fusion]] = {}
         for s in FUSED_TERMS:
@@ -400,15 +393,6 @@ class Evaluation:
                 # inner folds by probe, so a probe's trials against every person stay together
                 groups = np.repeat(np.arange(fit.sum()) % 5, len(self.persons))
                 self.fusions[s].append(fit_fusion(trials, labels, FUSED_TERMS[s], groups=groups))
-        strangers = probes.owner < 0
-        self.gates = [
-            float(
-                np.quantile(
-                    features["live"][strangers & (probes.fold != f)], PAD_BONA_FIDE_REJECTED
-                )
-            )
-            for f in (0, 1)
-        ]
 
     def fused(self, system: str, features: dict[str, np.ndarray], fold) -> np.ndarray:
         """(N, persons) fused scores: each probe by its fold's fusion, or by the mean of both."""
@@ -424,7 +408,6 @@ class Evaluation:
         person: int,
         embedding: torch.Tensor,
         personal: torch.Tensor | None,
-        live_logit: torch.Tensor,
     ) -> torch.Tensor:
         """One face's score against `person` in torch (what the white-box attacks ascend): the
         same terms as `features`, through the mean of the two folds' fusions."""
@@ -438,12 +421,13 @@ class Evaluation:
         emb = self.platt[0] * d.min() + self.platt[1]
         if system == "a":
             return emb
+        if system == "d":
+            system = "c"  # (d) is (c) behind the gate
         terms = {
             "embedding": emb,
             "nearest_3": -torch.topk(d, min(3, len(d)), largest=False).values.mean(),
             "personal": personal,
             "synthetic": -distances(p.synthetic).min() if len(p.synthetic) else emb * 0 - 2.0,
-            "liveness": live_logit.clamp(-20.72, 20.72),
         }
         total = emb * 0
         for fusion in self.fusions[system]:
@@ -453,10 +437,9 @@ class Evaluation:
             total = total + fusion.bias
         return total / len(self.fusions[system])
 
-    def gate(self, fold) -> np.ndarray | float:
-        if fold is None:
-            return (self.gates[0] + self.gates[1]) / 2
-        return np.where(np.asarray(fold) == 0, self.gates[0], self.gates[1])
+    def gate(self) -> float:
+        """The PAD gate, as the product applies it."""
+        return self.settings.authenticity_min_probability
 
     def score(
         self,
@@ -470,8 +453,8 @@ class Evaluation:
         out = {"a": f["embedding"], "live": f["live"]}
         for s in FUSED_TERMS:
             out[s] = self.fused(s, f, fold)
-        passed = f["live"] >= self.gate(fold)
-        out["d"] = np.where(passed[:, None], out["d"], -np.inf)
+        passed = f["live"] >= self.gate()
+        out["d"] = np.where(passed[:, None], out["c"], -np.inf)
         return out
 
     # --- presentation attacks ---------------------------------------------------------------
@@ -516,8 +499,17 @@ class Evaluation:
             }
             pad_scores[kind] = scores["live"]
         out["pad_general_discriminator"] = presentation_attack_rates(
-            bona_fide, pad_scores, self.gate(None)
+            bona_fide, pad_scores, self.gate()
         )
+        # bona fide captures from cameras the general discriminator never saw: the strangers
+        unseen = self.live(probes.crops[probes.owner < 0])
+        out["pad_general_discriminator"]["bpcer_unseen_cameras"] = {
+            "rate": float((unseen < self.gate()).mean()),
+            "bona_fide": int(len(unseen)),
+            "quantiles": {
+                str(q): float(np.quantile(unseen, q)) for q in (0.01, 0.02, 0.05, 0.1, 0.5)
+            },
+        }
         return out
 
 

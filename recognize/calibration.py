@@ -2,6 +2,7 @@
 with every enrolled person through the full fused score, and the level thresholds are read off
 those impostor trials (recognize/levels.py). The result is stored; the report shows it."""
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -9,17 +10,21 @@ import numpy as np
 import torch
 
 from db import Store
+from db.artifacts import real_crops_from_bytes
 from gan.train import to_tensor
+from gan.verifier import VerifierConfig
+from recognize.fusion import PRODUCT_TERMS, candidate_features, fit_fusion
 from recognize.levels import (
     DEFAULT_EMBEDDING_PLATT,
     LevelTable,
     calibrate_levels,
     fit_embedding_platt,
-    fuse,
 )
 from recognize.pipeline import FacePipeline, face_distance
 
 MIN_GENUINE_PAIRS = 20  # fewer same-identity pairs than this: the embedder's default fit is used
+MIN_FUSION_GENUINE = 10  # fewer genuine trials than this (one clip gives 10): no fusion is fitted
+FUSION_FOLDS = 5
 
 
 @dataclass
@@ -93,43 +98,166 @@ def embedding_fit(faces: FaceSet, embedder: str) -> tuple[tuple[float, float], s
     return DEFAULT_EMBEDDING_PLATT[embedder], "the embedder's default fit (celeba_wild)"
 
 
+@dataclass
+class Trials:
+    """Fusion features (PRODUCT_TERMS) of impostor and genuine trials, with cross-validation
+    groups: a never-enrolled identity's faces, or an enrolled person's held-out crops, share one."""
+
+    impostor: np.ndarray  # (I, terms)
+    impostor_groups: np.ndarray
+    genuine: np.ndarray  # (G, terms)
+    genuine_groups: np.ndarray
+    genuine_persons: int  # enrolled persons whose stored crops gave genuine trials
+
+
+def _group(label: str) -> int:
+    return zlib.crc32(label.encode()) % FUSION_FOLDS
+
+
 @torch.no_grad()
-def impostor_scores(
+def trials(
     store: Store,
     embedder: str,
     faces: FaceSet,
     platt: tuple[float, float],
     personal,  # recognize.discriminators.PersonalDiscriminators
     max_persons: int = 200,
-) -> np.ndarray:
-    """Fused scores of every face against every enrolled person (up to max_persons)."""
+) -> Trials:
+    """Impostor trials: every calibration face against every enrolled person (up to
+    max_persons). Genuine trials: each enrolled person's stored real crops that their personal
+    discriminator held out of training (every `holdout_every`-th), against the rest of their
+    samples."""
     _, person_ids, _ = store.templates(embedder)
     person_ids = [int(p) for p in person_ids[:max_persons]]
     if not person_ids:
         raise ValueError("nobody is enrolled: enroll people before calibrating the levels")
-    samples = store.samples(person_ids, embedder)
+    real = store.samples(person_ids, embedder)
+    synthetic = store.samples(person_ids, embedder, source="synthetic")
     with_models = store.holding("personal_discriminator", person_ids)
+    with_crops = store.holding("real_crops", person_ids)
     x = to_tensor(faces.crops_64).to(personal.device)
-    scores = []
+    face_groups = np.array([_group(str(i)) for i in faces.identity])
+    impostor, impostor_groups, genuine, genuine_groups = [], [], [], []
+    holdout = VerifierConfig().holdout_every
+    persons_with_trials = 0
     for p in person_ids:
-        if p not in samples:
+        if p not in real:
             continue
-        distance = face_distance(faces.embeddings, samples[p]).min(1)
-        logit = personal.get(p)(x).float().cpu().numpy() if p in with_models else 0.0
-        scores.append(fuse(distance, logit, platt))
-    return np.concatenate(scores)
+        model = personal.get(p) if p in with_models else None
+        logit = model(x).float().cpu().numpy() if model is not None else None
+        own_synthetic = synthetic.get(p)
+        syn = face_distance(faces.embeddings, own_synthetic) if own_synthetic is not None else None
+        impostor.append(
+            candidate_features(face_distance(faces.embeddings, real[p]), syn, logit, platt)
+        )
+        impostor_groups.append(face_groups)
+        if p not in with_crops:
+            continue  # enrolled before crops were kept: no genuine trials of theirs
+        crops, vectors = real_crops_from_bytes(store.artifact(p, "real_crops"))
+        held = np.flatnonzero(np.arange(len(crops)) % holdout == holdout - 1)
+        if len(held) == 0 or len(vectors) < 2:
+            continue
+        persons_with_trials += 1
+        own_logit = (
+            model(to_tensor(crops[held]).to(personal.device)).float().cpu().numpy()
+            if model is not None
+            else None
+        )
+        for j, index in enumerate(held):
+            others = np.delete(vectors, index, axis=0)
+            syn = (
+                face_distance(vectors[index], own_synthetic) if own_synthetic is not None else None
+            )
+            genuine.append(
+                candidate_features(
+                    face_distance(vectors[index], others),
+                    syn,
+                    None if own_logit is None else own_logit[j],
+                    platt,
+                )
+            )
+        genuine_groups.append(np.full(len(held), _group(f"person {p}")))
+    terms = len(PRODUCT_TERMS)
+    return Trials(
+        np.concatenate(impostor) if impostor else np.zeros((0, terms)),
+        np.concatenate(impostor_groups) if impostor_groups else np.zeros(0, int),
+        np.concatenate(genuine) if genuine else np.zeros((0, terms)),
+        np.concatenate(genuine_groups) if genuine_groups else np.zeros(0, int),
+        persons_with_trials,
+    )
+
+
+def impostor_scores(
+    store: Store,
+    embedder: str,
+    faces: FaceSet,
+    platt: tuple[float, float],
+    personal,
+    max_persons: int = 200,
+) -> np.ndarray:
+    """The legacy fused scores (embedding LLR + personal logit) of every impostor trial."""
+    found = trials(store, embedder, faces, platt, personal, max_persons)
+    return legacy_fused(found.impostor)
+
+
+def legacy_fused(features: np.ndarray) -> np.ndarray:
+    """The sum of the embedding's and the personal discriminator's log-likelihood ratios."""
+    return (
+        features[:, PRODUCT_TERMS.index("embedding")] + features[:, PRODUCT_TERMS.index("personal")]
+    )
 
 
 def calibrate(
-    store: Store, embedder: str, faces: FaceSet, personal, source: str, max_persons: int = 200
+    store: Store,
+    embedder: str,
+    faces: FaceSet,
+    personal,
+    source: str,
+    max_persons: int = 200,
+    general=None,  # the general discriminator (CalibratedDiscriminator), to report on
+    authenticity_threshold: float = 0.4,
 ) -> LevelTable:
-    """Fit, compute and store the level table for `embedder`; returns it."""
+    """Fit, compute and store the level table for `embedder`; returns it.
+
+    With at least MIN_FUSION_GENUINE genuine trials (enrolled persons' held-out crops), the
+    evidence is fused by a logistic regression fitted on the trials with cross-validation
+    (recognize/fusion.py); otherwise by the sum of log-likelihood ratios, and the notes say why.
+    With `general`, the notes also say what share of the calibration faces (bona fide captures
+    from cameras it never saw) the general discriminator would call spoofs."""
     platt, how = embedding_fit(faces, embedder)
-    scores = impostor_scores(store, embedder, faces, platt, personal, max_persons)
+    found = trials(store, embedder, faces, platt, personal, max_persons)
+    notes, extra = [], {}
+    if len(found.genuine) >= MIN_FUSION_GENUINE:
+        features = np.concatenate([found.genuine, found.impostor])
+        labels = np.r_[np.ones(len(found.genuine)), np.zeros(len(found.impostor))]
+        groups = np.concatenate([found.genuine_groups, found.impostor_groups])
+        fusion = fit_fusion(features, labels, PRODUCT_TERMS, groups=groups)
+        extra["fusion"] = fusion.to_dict()
+        scores = fusion.score(found.impostor)
+        notes.append(
+            f"fusion fitted on {len(found.genuine)} genuine trials ({found.genuine_persons} "
+            f"persons' held-out crops) and {len(found.impostor)} impostor trials; weights "
+            + ", ".join(f"{t} {w:.3g}" for t, w in zip(fusion.terms, fusion.weights, strict=True))
+            + (f"; dropped: {'; '.join(fusion.dropped)}" if fusion.dropped else "")
+        )
+    else:
+        scores = legacy_fused(found.impostor)
+        notes.append(
+            f"no fusion fitted: {len(found.genuine)} genuine trials (need {MIN_FUSION_GENUINE}; "
+            "persons enrolled before crops were kept give none): the fused score is the sum of "
+            "the embedding's and the personal discriminator's log-likelihood ratios"
+        )
+    if general is not None:  # measured and reported; the threshold stays the setting's
+        live = general.probability(faces.crops_64)
+        notes.append(
+            f"the general discriminator answers P(live) < {authenticity_threshold} for "
+            f"{float((live < authenticity_threshold).mean()):.3f} of the {len(live)} calibration "
+            "faces (bona fide captures from cameras it never saw)"
+        )
     described = (
         f"{source}: {len(faces)} faces of {len(set(faces.identity))} identities never enrolled; "
         f"embedding fit: {how}"
     )
-    table = calibrate_levels(scores, platt, described)
+    table = calibrate_levels(scores, platt, described, notes=notes, **extra)
     store.save_level_table(embedder, table.to_dict(), described, table.impostor_trials)
     return table

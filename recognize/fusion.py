@@ -15,6 +15,33 @@ import numpy as np
 from scipy.optimize import minimize
 
 FUSION_VERSION = 1
+# What the product fuses per candidate (the general discriminator stays a separate gate there):
+# the embedding log-likelihood ratio, minus the mean distance to the person's 3 nearest real
+# samples, minus the distance to their nearest identity-checked GAN sample, and their personal
+# discriminator's calibrated logit.
+PRODUCT_TERMS = ["embedding", "nearest_3", "synthetic", "personal"]
+NO_SYNTHETIC_DISTANCE = 2.0  # beyond any face: a person none of whose GAN samples verified
+
+
+def candidate_features(
+    real_distances: np.ndarray,
+    synthetic_distances: np.ndarray | None,
+    personal_logit: np.ndarray | float | None,
+    platt: tuple[float, float],
+) -> np.ndarray:
+    """(N, PRODUCT_TERMS) for N faces against one person, from the (N, n) distances to the
+    person's real samples, the (N, m) distances to their kept GAN samples (None or m = 0: none)
+    and their personal discriminator's logits (None: no model, a neutral 0)."""
+    d = np.sort(np.atleast_2d(np.asarray(real_distances, dtype=np.float64)), axis=1)
+    n = len(d)
+    embedding = platt[0] * d[:, 0] + platt[1]
+    nearest_3 = -d[:, :3].mean(1)
+    if synthetic_distances is None or np.asarray(synthetic_distances).size == 0:
+        synthetic = np.full(n, -NO_SYNTHETIC_DISTANCE)
+    else:
+        synthetic = -np.atleast_2d(np.asarray(synthetic_distances, dtype=np.float64)).min(1)
+    personal = np.zeros(n) if personal_logit is None else np.broadcast_to(personal_logit, (n,))
+    return np.stack([embedding, nearest_3, synthetic, np.asarray(personal, np.float64)], axis=1)
 
 
 @dataclass

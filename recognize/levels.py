@@ -17,14 +17,18 @@ table says so.
 """
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gan.verifier import platt_fit
 
+if TYPE_CHECKING:
+    from recognize.fusion import Fusion
+
 LEVELS = tuple(range(1, 11))
-TABLE_VERSION = 1
+TABLE_VERSION = 2  # 2: the learned fusion and calibration's notes
 
 # The embedding-distance fit used when the calibration faces carry no identity labels: dlib's
 # ResNet on celeba_wild, 1079 faces of 224 identities, 2103 genuine and 579478 impostor pairs
@@ -61,6 +65,13 @@ class LevelTable:
     impostor_trials: int
     source: str = ""
     version: int = TABLE_VERSION
+    fusion: dict | None = None  # recognize/fusion.py's Fusion; None: the sum of the two LLRs
+    notes: list[str] = field(default_factory=list)  # what calibration decided, and why
+
+    def fused_model(self) -> "Fusion | None":
+        from recognize.fusion import Fusion
+
+        return Fusion.from_dict(self.fusion) if self.fusion else None
 
     def level(self, fused: float) -> int:
         """The highest level the score passes, 0 when it passes none."""
@@ -132,8 +143,10 @@ def level_thresholds(
 
 
 def calibrate_levels(
-    impostor_fused: np.ndarray, embedding_platt: tuple[float, float], source: str
+    impostor_fused: np.ndarray, embedding_platt: tuple[float, float], source: str, **extra
 ) -> LevelTable:
+    """The table from the impostor trials' fused scores; `extra`: fusion, authenticity
+    threshold and notes, stored with it."""
     thresholds, basis, observed = level_thresholds(impostor_fused)
     return LevelTable(
         thresholds=thresholds,
@@ -142,6 +155,7 @@ def calibrate_levels(
         embedding_platt=(float(embedding_platt[0]), float(embedding_platt[1])),
         impostor_trials=len(impostor_fused),
         source=source,
+        **extra,
     )
 
 

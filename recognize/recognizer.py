@@ -29,6 +29,7 @@ from facegate.settings import Settings
 from gan.verifier import CalibratedDiscriminator
 from recognize.detect import DetectedFace
 from recognize.discriminators import PersonalDiscriminators
+from recognize.fusion import candidate_features
 from recognize.levels import LevelTable, embedding_logit, fuse, probability
 from recognize.liveness import HeadTurn, head_turn
 from recognize.pipeline import FacePipeline
@@ -57,6 +58,7 @@ class CandidateScore:
     fused: float
     probability: float
     level: int  # the highest level the fused score passes (0: none)
+    contributions: dict[str, float] | None = None  # each fusion term's share (None: no fusion)
 
 
 @dataclass
@@ -157,6 +159,25 @@ class Recognizer:
             self._levels = LevelTable.from_dict(saved)
         return self._levels
 
+    def calibrate(self, faces, source: str, max_persons: int | None = None) -> LevelTable:
+        """Calibrate and store the levels and the fusion from `faces` (a FaceSet of people never
+        enrolled), then use them."""
+        from recognize.calibration import calibrate
+
+        stored = self.store.general_discriminator() is not None
+        table = calibrate(
+            self.store,
+            self.embedder,
+            faces,
+            self.personal,
+            source,
+            max_persons or self.settings.calibration_max_persons,
+            general=self.general() if stored else None,
+            authenticity_threshold=self.settings.authenticity_min_probability,
+        )
+        self.refresh()
+        return table
+
     # --- stages, each usable alone ----------------------------------------------------------------
 
     def pick_face(
@@ -202,10 +223,19 @@ class Recognizer:
                 strict=True,
             )
         )
+        fusion = table.fused_model()
         out = []
         for c in found:
             personal = logits.get(c.person_id)
-            fused = float(fuse(c.nearest_distance, personal or 0.0, table.embedding_platt))
+            contributions = None
+            if fusion is not None and c.real_distances is not None:
+                features = candidate_features(
+                    c.real_distances[None], c.synthetic_distances, personal, table.embedding_platt
+                )[0]
+                fused = float(fusion.score(features[None])[0])
+                contributions = fusion.contributions(features)
+            else:
+                fused = float(fuse(c.nearest_distance, personal or 0.0, table.embedding_platt))
             out.append(
                 CandidateScore(
                     person_id=c.person_id,
@@ -218,6 +248,7 @@ class Recognizer:
                     fused=fused,
                     probability=float(probability(fused)),
                     level=table.level(fused),
+                    contributions=contributions,
                 )
             )
         return sorted(out, key=lambda c: -c.fused)
@@ -381,12 +412,13 @@ class Recognizer:
             )
             return
         out.person_id, out.display_name = best.person_id, best.display_name
-        if live < self.settings.authenticity_min_probability:
+        authenticity = self.settings.authenticity_min_probability
+        if live < authenticity:
             out.decision = "spoof_suspected"
             out.reason = (
                 f"matches {best.display_name}, but the general discriminator gives "
-                f"P(live capture) = {live:.3f} (threshold "
-                f"{self.settings.authenticity_min_probability}): a photo, screen or synthetic face?"
+                f"P(live capture) = {live:.3f} (threshold {authenticity:.3g}): a photo, screen "
+                "or synthetic face?"
             )
             return
         if info is not None and info.require_liveness and not out.head_turn.passed:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from recognize.recognizer import DECISIONS, AccessDecision
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: the fusion (terms, weights, contributions), calibration notes
 Decision = Literal[
     "grant", "unknown", "spoof_suspected", "no_face", "poor_quality", "not_authorized"
 ]
@@ -33,9 +33,15 @@ class Candidate(BaseModel):
     personal_logit: float | None = Field(
         description="The personal discriminator's calibrated logit; None without one"
     )
-    fused: float = Field(description="embedding_logit + personal_logit")
+    fused: float = Field(
+        description="The fused log-likelihood ratio: the learned fusion's sum of contributions "
+        "when the level table holds one, else embedding_logit + personal_logit"
+    )
     probability: float = Field(description="sigmoid(fused): P(this person), equal priors")
     level: int = Field(ge=0, le=10, description="Highest security level passed (0: none)")
+    contributions: dict[str, float] | None = Field(
+        None, description="Each fusion term's share of `fused` (and the bias); None: no fusion"
+    )
 
 
 class LevelRow(BaseModel):
@@ -47,18 +53,28 @@ class LevelRow(BaseModel):
     basis: Literal["measured", "extrapolated"]
 
 
+class FusionTerm(BaseModel):
+    term: str
+    weight: float = Field(description="Per unit of the term (0: dropped, it added nothing)")
+
+
 class Levels(BaseModel):
     rows: list[LevelRow]
     source: str
     impostor_trials: int
     embedding_platt: tuple[float, float]
+    fusion: list[FusionTerm] | None = Field(
+        None, description="The learned fusion's terms and weights; None: the sum of the two LLRs"
+    )
+    fusion_dropped: list[str] = Field(default_factory=list, description="Terms set to 0, and why")
+    notes: list[str] = Field(default_factory=list, description="What calibration decided")
 
 
 class AccessReport(BaseModel):
     """One door decision, explained. Biometric fields (face_crop_png, candidates) are erased
     when the person is deleted."""
 
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.1"] = SCHEMA_VERSION
     created_at: str = Field(description="ISO 8601, UTC")
     door: str | None
     required_level: int = Field(ge=1, le=10)
@@ -96,11 +112,20 @@ def _png_b64(crop) -> str | None:
 def build_report(d: AccessDecision) -> dict:
     levels = None
     if d.levels is not None:
+        fusion = d.levels.fused_model()
         levels = Levels(
             rows=[LevelRow(**r) for r in d.levels.rows()],
             source=d.levels.source,
             impostor_trials=d.levels.impostor_trials,
             embedding_platt=d.levels.embedding_platt,
+            fusion=[
+                FusionTerm(term=t, weight=w / sc)
+                for t, w, sc in zip(fusion.terms, fusion.weights, fusion.scale, strict=True)
+            ]
+            if fusion
+            else None,
+            fusion_dropped=fusion.dropped if fusion else [],
+            notes=d.levels.notes,
         )
     report = AccessReport(
         created_at=d.created_at.isoformat(),

@@ -1,5 +1,6 @@
 """The shortlist: the enrolled persons nearest to a query face, from the FAISS index, with their
-nearest stored sample's distance (the embedder's own metric) for the decision that follows."""
+stored samples' distances (the embedder's own metric; real and GAN samples apart) for the fusion
+that follows."""
 
 from dataclasses import dataclass
 
@@ -9,12 +10,14 @@ from db import Store
 from recognize.pipeline import face_distance
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Candidate:
     person_id: int
     display_name: str
     template_similarity: float  # cosine to the person's template, from the index
     nearest_distance: float  # to the person's nearest real sample, in the embedder's metric
+    real_distances: np.ndarray | None = None  # to each of the person's real samples
+    synthetic_distances: np.ndarray | None = None  # to each kept GAN sample (None: none stored)
 
 
 def shortlist(store: Store, embedder: str, vector: np.ndarray, k: int = 10) -> list[Candidate]:
@@ -25,10 +28,13 @@ def shortlist(store: Store, embedder: str, vector: np.ndarray, k: int = 10) -> l
         return []
     person_ids = [i for i, _ in found]
     samples = store.samples(person_ids, embedder)
+    synthetic = store.samples(person_ids, embedder, source="synthetic")
     names = store.display_names(person_ids)
-    candidates = [
-        Candidate(i, names.get(i, "?"), s, float(face_distance(vector, samples[i]).min()))
-        for i, s in found
-        if i in samples
-    ]
+    candidates = []
+    for i, s in found:
+        if i not in samples:
+            continue
+        real = face_distance(vector, samples[i])[0]
+        syn = face_distance(vector, synthetic[i])[0] if i in synthetic else None
+        candidates.append(Candidate(i, names.get(i, "?"), s, float(real.min()), real, syn))
     return sorted(candidates, key=lambda c: c.nearest_distance)

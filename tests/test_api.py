@@ -27,7 +27,6 @@ from db import Store, upgrade
 from db.engine import make_engine, sqlite_url
 from facegate.settings import Settings
 from recognize import Recognizer, report_schema
-from recognize.calibration import calibrate
 from tests.conftest import celeba, read_clip
 
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
@@ -176,13 +175,7 @@ def test_the_whole_story_over_http(
         assert again.status_code == 409 and again.json()["error"]["code"] == "duplicate_external_id"
 
         # the levels are calibrated on people never enrolled; the service picks the table up
-        calibrate(
-            store,
-            store.settings.embedder,
-            calibration_faces,
-            Recognizer(store, pipeline).personal,
-            "celeba_wild 40-79",
-        )
+        Recognizer(store, pipeline).calibrate(calibration_faces, "celeba_wild 40-79")
         assert client.get("/readyz").json()["status"] == "ok"
         policy = client.post(
             "/v1/doors/lobby/policies", json={"person_id": person_id}, headers=admin

@@ -18,7 +18,6 @@ from gan.dcgan import DCGANConfig
 from gan.stored import StoredGenerator
 from gan.verifier import CalibratedDiscriminator
 from recognize import PersonalDiscriminators, Recognizer, render_html, report_schema
-from recognize.calibration import calibrate
 from recognize.levels import LEVELS, level_fmr, level_thresholds
 from recognize.report import build_report
 from tests.conftest import celeba, read_clip
@@ -47,7 +46,7 @@ def recognizer(store, pipeline, calibration_faces):
     with pytest.raises(ConfigurationError, match="facegate calibrate"):
         rec.levels()
     # calibration identities: celeba_wild 40-79; the strangers probed below are 0-29
-    calibrate(store, store.settings.embedder, calibration_faces, rec.personal, "celeba_wild 40-79")
+    rec.calibrate(calibration_faces, "celeba_wild 40-79")
     return rec
 
 
@@ -83,7 +82,7 @@ def test_the_enrolled_person_is_granted_from_a_capture_enrollment_never_saw(
     assert event.decision == "grant" and event.person_id == store.person_id
     assert event.query_image[:2] == b"\xff\xd8"  # the decision frame, JPEG
     jsonschema.validate(event.report, report_schema())
-    assert event.report["schema_version"] == "1.0"
+    assert event.report["schema_version"] == "1.1"
     page = render_html(event.report)
     assert "GRANT" in page and "Test Person" in page and "data:image/png;base64," in page
 
