@@ -485,3 +485,31 @@ def test_queries_reuse_the_loaded_index_until_the_database_changes(store):
     new = store.add_person("b", "dlib", "test", *person(rng))
     second = store.index("dlib")
     assert second is not first and new in second.vectors_by_id()
+
+
+def test_real_crops_are_kept_with_the_person_and_erased_with_them(store):
+    from db import ArtifactIn
+    from db.artifacts import (
+        REAL_CROPS_FORMAT,
+        ArtifactError,
+        real_crops_from_bytes,
+        real_crops_to_bytes,
+    )
+
+    rng = np.random.default_rng(12)
+    crops = rng.integers(0, 256, size=(8, 64, 64, 3), dtype=np.uint8)
+    vectors = rng.normal(size=(8, 128)).astype(np.float32)
+    samples, artifacts = person(rng)
+    data = real_crops_to_bytes(crops, vectors)
+    artifacts.append(ArtifactIn("real_crops", REAL_CROPS_FORMAT, data))
+    who = store.add_person("Crops", "dlib", "test", samples, artifacts)
+    assert store.holding("real_crops", [who]) == {who}
+    back_crops, back_vectors = real_crops_from_bytes(store.artifact(who, "real_crops"))
+    assert np.array_equal(back_crops, crops) and np.array_equal(back_vectors, vectors)
+    store.delete_person(who)
+    assert store.holding("real_crops", [who]) == set()
+    assert store.check().clean
+    with pytest.raises(ArtifactError, match="not readable"):
+        real_crops_from_bytes(b"not an npz archive")
+    with pytest.raises(ValueError, match="8 crops but 3 embeddings"):
+        real_crops_to_bytes(crops, vectors[:3])

@@ -63,7 +63,7 @@ def real_frames(real_clip):
 
 
 def test_the_enrolled_person_is_granted_from_a_capture_enrollment_never_saw(
-    recognizer, store, fake_clip
+    recognizer, store, fake_clip, enrolled
 ):
     # fake.mp4 opens with the enrolled person live in the room (the phone held up beside them):
     # another clip, another moment; the largest face is theirs
@@ -83,6 +83,14 @@ def test_the_enrolled_person_is_granted_from_a_capture_enrollment_never_saw(
     assert event.query_image[:2] == b"\xff\xd8"  # the decision frame, JPEG
     jsonschema.validate(event.report, report_schema())
     assert event.report["schema_version"] == "1.1"
+    # the evidence was fused by the model calibration fitted on the person's held-out crops
+    fusion = recognizer.levels().fused_model()
+    assert fusion is not None and fusion.trials["genuine"] == len(enrolled.crops_gan) // 4
+    assert min(fusion.weights) >= 0 and fusion.weights[fusion.terms.index("embedding")] > 0
+    best = granted[0].candidates[0]
+    assert sum(best.contributions.values()) == pytest.approx(best.fused)
+    assert event.report["candidates"][0]["contributions"] == pytest.approx(best.contributions)
+    assert [t["term"] for t in event.report["levels"]["fusion"]] == fusion.terms
     page = render_html(event.report)
     assert "GRANT" in page and "Test Person" in page and "data:image/png;base64," in page
 
