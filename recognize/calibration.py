@@ -216,6 +216,7 @@ def calibrate(
     max_persons: int = 200,
     general=None,  # the general discriminator (CalibratedDiscriminator), to report on
     authenticity_threshold: float = 0.4,
+    fusion: bool = True,
 ) -> LevelTable:
     """Fit, compute and store the level table for `embedder`; returns it.
 
@@ -227,18 +228,24 @@ def calibrate(
     platt, how = embedding_fit(faces, embedder)
     found = trials(store, embedder, faces, platt, personal, max_persons)
     notes, extra = [], {}
-    if len(found.genuine) >= MIN_FUSION_GENUINE:
+    if not fusion:
+        scores = legacy_fused(found.impostor)
+        notes.append("no fusion fitted (asked for the sum of the two log-likelihood ratios)")
+    elif len(found.genuine) >= MIN_FUSION_GENUINE:
         features = np.concatenate([found.genuine, found.impostor])
         labels = np.r_[np.ones(len(found.genuine)), np.zeros(len(found.impostor))]
         groups = np.concatenate([found.genuine_groups, found.impostor_groups])
-        fusion = fit_fusion(features, labels, PRODUCT_TERMS, groups=groups)
-        extra["fusion"] = fusion.to_dict()
-        scores = fusion.score(found.impostor)
+        fitted = fit_fusion(features, labels, PRODUCT_TERMS, groups=groups)
+        extra["fusion"] = fitted.to_dict()
+        scores = fitted.score(found.impostor)
         notes.append(
             f"fusion fitted on {len(found.genuine)} genuine trials ({found.genuine_persons} "
             f"persons' held-out crops) and {len(found.impostor)} impostor trials; weights "
-            + ", ".join(f"{t} {w:.3g}" for t, w in zip(fusion.terms, fusion.weights, strict=True))
-            + (f"; dropped: {'; '.join(fusion.dropped)}" if fusion.dropped else "")
+            + ", ".join(
+                f"{t} {w / sc:.3g}"
+                for t, w, sc in zip(fitted.terms, fitted.weights, fitted.scale, strict=True)
+            )
+            + (f"; dropped: {'; '.join(fitted.dropped)}" if fitted.dropped else "")
         )
     else:
         scores = legacy_fused(found.impostor)

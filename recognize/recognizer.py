@@ -159,7 +159,9 @@ class Recognizer:
             self._levels = LevelTable.from_dict(saved)
         return self._levels
 
-    def calibrate(self, faces, source: str, max_persons: int | None = None) -> LevelTable:
+    def calibrate(
+        self, faces, source: str, max_persons: int | None = None, fusion: bool = True
+    ) -> LevelTable:
         """Calibrate and store the levels and the fusion from `faces` (a FaceSet of people never
         enrolled), then use them."""
         from recognize.calibration import calibrate
@@ -174,6 +176,7 @@ class Recognizer:
             max_persons or self.settings.calibration_max_persons,
             general=self.general() if stored else None,
             authenticity_threshold=self.settings.authenticity_min_probability,
+            fusion=fusion,
         )
         self.refresh()
         return table
