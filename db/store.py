@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from db.access import AccessRecords
 from db.admin import AdminRecords, PersonNotFoundError
-from db.artifacts import ArtifactStore
+from db.artifacts import ArtifactStore, real_crops_from_bytes
 from db.engine import make_engine, make_sessionmaker, sqlite_url
 from db.index import VectorIndex
 from db.models import (
@@ -268,6 +268,14 @@ class Store(AccessRecords, AdminRecords):
         with self.sessions() as session:
             ids = session.scalars(query.order_by(ModelArtifact.id.desc())).all()
         return list(dict.fromkeys(ids))[:limit]
+
+    def real_crops(self, exclude: int | None = None, max_persons: int = 64) -> np.ndarray:
+        """The stored real 64 px crops of up to `max_persons` enrolled persons (newest first),
+        as one (N, 64, 64, 3) uint8 array."""
+        crops = [np.zeros((0, 64, 64, 3), np.uint8)]
+        for person_id in self.persons_with("real_crops", exclude, max_persons):
+            crops.append(real_crops_from_bytes(self.artifact(person_id, "real_crops"))[0])
+        return np.concatenate(crops)
 
     def holding(self, kind: str, person_ids: list[int]) -> set[int]:
         """Those of `person_ids` that hold an artifact of `kind`."""

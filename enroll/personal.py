@@ -173,16 +173,20 @@ def update_general_discriminator(
     others: np.ndarray | None = None,
     progress: Progress | None = None,
 ) -> GeneralReport:
-    """Train the general discriminator on the new person's real crops against their stored
-    generator's samples, other persons' generator samples and attack simulations; from the current
-    one when there is one (incremental), from scratch otherwise. Stores the result. `others`:
-    other persons' samples when the caller has them already."""
+    """Train the general discriminator on the new person's real crops and every enrolled person's
+    stored ones against their stored generator's samples, other persons' generator samples and
+    attack simulations; from the current one when there is one (incremental), from scratch
+    otherwise. Stores the result. `others`: other persons' samples when the caller has them."""
     progress = progress or _no_progress
     device = resolve_device(settings.device)
     stored = StoredGenerator.from_bytes(store.artifact(person_id, "generator"), device)
     if others is None:
         others, _ = other_persons_samples(store, settings, exclude=person_id)
     generated = np.concatenate([stored.samples(64, seed=2), stored.prior(32, seed=3), others])
+    # everyone's stored crops beside the new person's: training on the newcomer alone made the
+    # model forget earlier cameras (every live frame of the first person called a spoof after
+    # six more enrollments)
+    crops = np.concatenate([crops, store.real_crops(exclude=person_id)])
     current = store.general_discriminator()
     start = CalibratedDiscriminator.from_bytes(current, device) if current is not None else None
     model, report = train_general(
