@@ -73,7 +73,7 @@ def test_init_creates_the_data_folder_and_schema_named_in_the_environment(tmp_pa
     result = run("init", "--json", cwd=tmp_path, env={"FACEGATE_DATA_DIR": str(target)})
     assert result.returncode == 0
     obj = json.loads(result.stdout)
-    assert obj["data_dir"] == str(target) and obj["schema"] == "0003"
+    assert obj["data_dir"] == str(target) and obj["schema"] == "0004"
     assert (target / "facegate.db").is_file()
 
 
@@ -96,8 +96,8 @@ def test_enroll_stores_the_person_and_prints_one_json_object(initialised, data):
     check = json.loads(run("db", "check", "--json", cwd=initialised).stdout)
     stored = summary["faces_selected"] + models["synthetic_kept"]
     assert check["ok"] and check["persons"] == 1 and check["samples"] == stored
-    # generator, personal discriminator, general discriminator
-    assert check["artifacts"] == 3
+    # generator, personal discriminator, real crops, general discriminator
+    assert check["artifacts"] == 4
     listed = json.loads(run("persons", "list", "--json", cwd=initialised).stdout)["persons"]
     assert [(p["id"], p["display_name"]) for p in listed] == [(1, "Door Tester")]
     assert run("persons", "delete", "1", cwd=initialised).returncode == 0
