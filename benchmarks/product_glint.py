@@ -18,7 +18,6 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from db import Store, upgrade
 from db.engine import make_engine, sqlite_url
 from enroll import enroll_frames, read_photos
 from enroll.personal import store_enrollment
-from evaluate.harness import glint_photos
+from evaluate.harness import glint_enrollment
 from facegate.errors import EnrollmentError
 from facegate.settings import Settings
 from recognize import Recognizer, face_set
@@ -77,16 +76,8 @@ def main() -> None:
     probes: list[tuple[np.ndarray, int | None]] = []
     out["enrolled"] = {}
     for identity in glint[: args.identities]:
-        frames, names = glint_photos(identity)
         k = args.enroll_photos
-        sampled = read_photos(identity)
-        sampled = replace(
-            sampled,
-            frames=frames[:k],
-            frame_indices=sampled.frame_indices[:k],
-            times_s=sampled.times_s[:k],
-            names=names[:k],
-        )
+        sampled, frames = glint_enrollment(identity, k)
         t0 = time.perf_counter()
         try:
             result = enroll_frames(sampled, identity.name, recognizer.pipeline, settings)

@@ -267,10 +267,9 @@ def open_set(recognizer, pipeline, enrolled: int = 6, enroll_photos: int = 30) -
     settings' training budgets); probe with their other photos (mated), with the other Glint
     identities and celeba_wild 0-111 (non-mated). FNIR at FPIR = 1e-2 on the best candidate's
     fused score, and the decisions at level 6."""
-    from dataclasses import replace
-
-    from enroll import enroll_frames, read_photos
+    from enroll import enroll_frames
     from enroll.personal import store_enrollment
+    from evaluate.harness import glint_enrollment
 
     store = recognizer.store
     # test-sized budgets for the probed persons: about a minute each on 2 CPU cores
@@ -280,15 +279,7 @@ def open_set(recognizer, pipeline, enrolled: int = 6, enroll_photos: int = 30) -
     identities = sorted(p.name for p in (DATA / "glint_celebs").iterdir() if p.is_dir())
     mated, non_mated, person_of = [], [], {}
     for identity in identities[:enrolled]:
-        frames = glint_photos(identity)
-        sampled = read_photos(DATA / "glint_celebs" / identity)
-        sampled = replace(
-            sampled,
-            frames=frames[:enroll_photos],
-            frame_indices=sampled.frame_indices[:enroll_photos],
-            times_s=sampled.times_s[:enroll_photos],
-            names=sampled.names[:enroll_photos],
-        )
+        sampled, frames = glint_enrollment(DATA / "glint_celebs" / identity, enroll_photos)
         result = enroll_frames(sampled, identity, pipeline, settings)
         t0 = time.perf_counter()
         person_of[identity], _ = store_enrollment(store, result, pipeline, settings)

@@ -124,6 +124,20 @@ def glint_photos(folder: Path) -> tuple[list[np.ndarray], list[str]]:
     return frames, photos.names
 
 
+def glint_enrollment(folder: Path, first: int):
+    """(the sampled photos of `first` padded glint photos, to enroll from; every padded photo)."""
+    frames, names = glint_photos(folder)
+    sampled = read_photos(folder)
+    sampled = replace(
+        sampled,
+        frames=frames[:first],
+        frame_indices=sampled.frame_indices[:first],
+        times_s=sampled.times_s[:first],
+        names=names[:first],
+    )
+    return sampled, frames
+
+
 class Evaluation:
     def __init__(self, config: EvalConfig, settings: Settings, say: Say = print):
         self.config, self.settings, self.say = config, settings, say
@@ -214,16 +228,8 @@ class Evaluation:
         self.say(f"enrolling {cfg.identities} glint identities + {'real.mov' if cfg.clip else ''}")
         mated, replay = [], None
         for folder in glint[: cfg.identities]:
-            frames, names = glint_photos(folder)
-            sampled = read_photos(folder)
             k = cfg.enroll_photos
-            sampled = replace(
-                sampled,
-                frames=frames[:k],
-                frame_indices=sampled.frame_indices[:k],
-                times_s=sampled.times_s[:k],
-                names=names[:k],
-            )
+            sampled, frames = glint_enrollment(folder, k)
             person = self._enroll(folder.name, sampled, self._others())
             if person is not None:
                 self.persons.append(person)

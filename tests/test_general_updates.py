@@ -8,25 +8,15 @@ import pytest
 
 from db import Store, upgrade
 from db.engine import make_engine, sqlite_url
-from enroll import enroll, enroll_frames, read_photos
+from enroll import enroll, enroll_frames
 from enroll.personal import store_enrollment
-from evaluate.harness import glint_photos
+from evaluate.harness import glint_enrollment
 from recognize import Recognizer
 from tests.conftest import read_clip
 
 
 def _glint_person(data, name: str, pipeline, settings):
-    from dataclasses import replace
-
-    frames, names = glint_photos(data / "glint_celebs" / name)
-    sampled = read_photos(data / "glint_celebs" / name)
-    sampled = replace(
-        sampled,
-        frames=frames[:30],
-        frame_indices=sampled.frame_indices[:30],
-        times_s=sampled.times_s[:30],
-        names=names[:30],
-    )
+    sampled, _ = glint_enrollment(data / "glint_celebs" / name, 30)
     return enroll_frames(sampled, name, pipeline, settings)
 
 
