@@ -116,7 +116,6 @@ def demo_calibration(store: Store, recognizer: Recognizer) -> None:
         faces,
         "demo only: scikit-image's LFW subset, 25 px faces that are also the discriminators' "
         "negatives (optimistic); run `facegate calibrate --faces DIR` for real thresholds",
-        retrain_general=False,  # 25 px grey faces are no door camera's live capture
     )
 
 

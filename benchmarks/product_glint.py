@@ -4,10 +4,8 @@ training budgets), the levels calibrated on never-enrolled celeba_wild identitie
 (Recognizer.calibrate, as `facegate calibrate`), then one photo per query through
 Recognizer.identify (as `facegate recognize`, no door: level 6): the decisions for each enrolled
 person's other photos and for never-enrolled strangers. The same store is calibrated twice and
-probed after each: with the sum of log-likelihood ratios and the general discriminator as
-enrollment left it (before), with the fusion calibration fits, and with the fusion and the
-general discriminator retrained at calibration on everyone's crops and half the calibration
-faces (after), so all three are compared in one run. Prints JSON; asserts nothing.
+probed after each: with the sum of log-likelihood ratios (before) and with the fusion
+calibration fits (after), so the two are compared in one run. Prints JSON; asserts nothing.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/product_glint.py [--device cuda]
 """
@@ -103,16 +101,9 @@ def main() -> None:
                 yield frame, f.name
 
     faces = face_set(photos(), recognizer.pipeline)
-    variants = (  # the last replaces the stored general discriminator, so it comes last
-        ("before_sum_of_llrs", False, False),
-        ("fusion", True, False),
-        ("fusion_and_general_retrained", True, True),
-    )
-    for name, fusion, retrain in variants:
+    for name, fusion in (("before_sum_of_llrs", False), ("fusion", True)):
         t0 = time.perf_counter()
-        table = recognizer.calibrate(
-            faces, f"celeba_wild 0-{len(calibration) - 1}", fusion=fusion, retrain_general=retrain
-        )
+        table = recognizer.calibrate(faces, f"celeba_wild 0-{len(calibration) - 1}", fusion=fusion)
         seconds = round(time.perf_counter() - t0, 1)
         out[name] = {"calibrate_s": seconds, "notes": table.notes, **decisions(recognizer, probes)}
         print(name, json.dumps(out[name]), flush=True)

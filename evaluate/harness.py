@@ -11,10 +11,7 @@ Systems, all scored on the same faces in one run:
                  plus the distance to the nearest of those samples' embeddings (the GAN's poses
                  between the frames as extra gallery)
   (d) full       (c) behind the general discriminator as the product runs it: P(live) below the
-                 setting (authenticity_min_probability) is rejected. It is trained as
-                 `facegate calibrate` retrains it: the enrolled persons' crops and the
-                 never-enrolled faces of one half (other cameras) as live, against the
-                 generators' samples and attack simulations
+                 setting (authenticity_min_probability) is rejected
 The fusions are fitted by 2-fold cross-validation: probes are split in two (mated probes
 alternately within each person, never-enrolled faces by identity), each half is scored by the
 fusion fitted on the other half's trials, so no trial is scored by a model fitted on it. Attacks
@@ -275,7 +272,7 @@ class Evaluation:
 
         t0 = time.perf_counter()
         self.say("general discriminator for (d)")
-        self.general = self._general(probes)
+        self.general = self._general()
         self.seconds["general"] = round(time.perf_counter() - t0, 1)
 
         t0 = time.perf_counter()
@@ -330,12 +327,10 @@ class Evaluation:
 
     # --- scores --------------------------------------------------------------------------------
 
-    def _general(self, probes: Probes) -> CalibratedDiscriminator:
-        """As `facegate calibrate` retrains it: the enrolled persons' crops and half the
-        never-enrolled faces (fold 0, other cameras) as live, against the generators' samples and
-        the attack simulations. Fold 1's never-enrolled faces stay unseen, for its BPCER."""
-        bona_fide = probes.crops[(probes.owner < 0) & (probes.fold == 0)]
-        real = np.concatenate([p.crops for p in self.persons] + [bona_fide])
+    def _general(self) -> CalibratedDiscriminator:
+        """The enrolled persons' crops against their generators' samples and the attack
+        simulations, as enrollment trains it (on everyone's crops)."""
+        real = np.concatenate([p.crops for p in self.persons])
         generated = np.concatenate(
             [p.generator.samples(64, seed=2) for p in self.persons]
             + [p.generator.prior(32, seed=3) for p in self.persons]
@@ -514,9 +509,8 @@ class Evaluation:
         out["pad_general_discriminator"] = presentation_attack_rates(
             bona_fide, pad_scores, self.gate()
         )
-        # bona fide captures from cameras the general discriminator never saw: the strangers of
-        # the half it was not trained on
-        unseen = self.live(probes.crops[(probes.owner < 0) & (probes.fold == 1)])
+        # bona fide captures from cameras the general discriminator never saw: the strangers
+        unseen = self.live(probes.crops[probes.owner < 0])
         out["pad_general_discriminator"]["bpcer_unseen_cameras"] = {
             "rate": float((unseen < self.gate()).mean()),
             "bona_fide": int(len(unseen)),

@@ -207,35 +207,6 @@ def legacy_fused(features: np.ndarray) -> np.ndarray:
     )
 
 
-def retrain_general(
-    store: Store,
-    bona_fide: np.ndarray,
-    steps: int,
-    device,
-    max_persons: int = 64,
-):
-    """A fresh general discriminator: every enrolled person's stored real crops and `bona_fide`
-    (64 px crops of live faces from other cameras: the calibration photos) against samples of
-    every stored generator and the attack simulations. Stored; returns (model, report)."""
-    from gan.general import GeneralConfig, train_general
-    from gan.stored import DISCRIMINATOR_FORMAT, StoredGenerator
-
-    real = np.concatenate([store.real_crops(max_persons=max_persons), bona_fide])
-    generated = [
-        sample
-        for person_id in store.persons_with("generator", limit=max_persons)
-        for stored in [StoredGenerator.from_bytes(store.artifact(person_id, "generator"), device)]
-        for sample in (stored.samples(32, seed=2), stored.prior(16, seed=3))
-    ]
-    if not generated:
-        raise ValueError("no stored generator: enroll people before calibrating")
-    model, report = train_general(
-        real, np.concatenate(generated), GeneralConfig(steps=steps), device=device
-    )
-    store.set_general_discriminator(model.to_bytes(), DISCRIMINATOR_FORMAT)
-    return model.eval(), report
-
-
 def calibrate(
     store: Store,
     embedder: str,
@@ -246,17 +217,14 @@ def calibrate(
     general=None,  # the general discriminator (CalibratedDiscriminator), to report on
     authenticity_threshold: float = 0.4,
     fusion: bool = True,
-    general_steps: int = 0,
-    device="cpu",
 ) -> LevelTable:
     """Fit, compute and store the level table for `embedder`; returns it.
 
     With at least MIN_FUSION_GENUINE genuine trials (enrolled persons' held-out crops), the
     evidence is fused by a logistic regression fitted on the trials with cross-validation
     (recognize/fusion.py); otherwise by the sum of log-likelihood ratios, and the notes say why.
-    With `general_steps`, the general discriminator is retrained from scratch on everyone's
-    stored crops and half the calibration faces (retrain_general), and the notes say what share
-    of the other half it calls spoofs; else, with `general`, what share of all of them."""
+    With `general`, the notes also say what share of the calibration faces (bona fide captures
+    from cameras it never saw) the general discriminator would call spoofs."""
     platt, how = embedding_fit(faces, embedder)
     found = trials(store, embedder, faces, platt, personal, max_persons)
     notes, extra = [], {}
@@ -286,21 +254,7 @@ def calibrate(
             "persons enrolled before crops were kept give none): the fused score is the sum of "
             "the embedding's and the personal discriminator's log-likelihood ratios"
         )
-    if general_steps:
-        # half the calibration identities join the general discriminator's live faces (cameras
-        # the enrolled persons' clips never had); the other half measures what it does to live
-        # faces from cameras it has never seen
-        trained = np.array([_group(str(i)) % 2 == 0 for i in faces.identity])
-        general, report = retrain_general(store, faces.crops_64[trained], general_steps, device)
-        live = general.probability(faces.crops_64[~trained])
-        notes.append(
-            f"general discriminator retrained ({general_steps} steps) on {report.train_real} "
-            f"live faces (every enrolled person's crops and {int(trained.sum())} calibration "
-            f"faces) against {report.train_generated} generator samples and attack simulations; "
-            f"P(live) < {authenticity_threshold} for {float((live < authenticity_threshold).mean()):.3f} "
-            f"of the other {len(live)} calibration faces (cameras it never saw)"
-        )
-    elif general is not None:  # measured and reported; the threshold stays the setting's
+    if general is not None:  # measured and reported; the threshold stays the setting's
         live = general.probability(faces.crops_64)
         notes.append(
             f"the general discriminator answers P(live) < {authenticity_threshold} for "

@@ -165,11 +165,9 @@ class Recognizer:
         source: str,
         max_persons: int | None = None,
         fusion: bool = True,
-        retrain_general: bool = True,
     ) -> LevelTable:
         """Calibrate and store the levels and the fusion from `faces` (a FaceSet of people never
-        enrolled), retrain the general discriminator with half of them as live faces from other
-        cameras (unless `retrain_general` is False), then use them all."""
+        enrolled), then use them."""
         from recognize.calibration import calibrate
 
         stored = self.store.general_discriminator() is not None
@@ -183,8 +181,6 @@ class Recognizer:
             general=self.general() if stored else None,
             authenticity_threshold=self.settings.authenticity_min_probability,
             fusion=fusion,
-            general_steps=self.settings.general_steps if retrain_general and stored else 0,
-            device=self.device,
         )
         self.refresh()
         return table
