@@ -187,19 +187,6 @@ def trials(
     )
 
 
-def impostor_scores(
-    store: Store,
-    embedder: str,
-    faces: FaceSet,
-    platt: tuple[float, float],
-    personal,
-    max_persons: int = 200,
-) -> np.ndarray:
-    """The legacy fused scores (embedding LLR + personal logit) of every impostor trial."""
-    found = trials(store, embedder, faces, platt, personal, max_persons)
-    return legacy_fused(found.impostor)
-
-
 def legacy_fused(features: np.ndarray) -> np.ndarray:
     """The sum of the embedding's and the personal discriminator's log-likelihood ratios."""
     return (

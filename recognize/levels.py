@@ -18,14 +18,11 @@ table says so.
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gan.verifier import platt_fit
-
-if TYPE_CHECKING:
-    from recognize.fusion import Fusion
+from recognize.fusion import Fusion
 
 LEVELS = tuple(range(1, 11))
 TABLE_VERSION = 2  # 2: the learned fusion and calibration's notes
@@ -68,9 +65,7 @@ class LevelTable:
     fusion: dict | None = None  # recognize/fusion.py's Fusion; None: the sum of the two LLRs
     notes: list[str] = field(default_factory=list)  # what calibration decided, and why
 
-    def fused_model(self) -> "Fusion | None":
-        from recognize.fusion import Fusion
-
+    def fused_model(self) -> Fusion | None:
         return Fusion.from_dict(self.fusion) if self.fusion else None
 
     def level(self, fused: float) -> int:
@@ -145,8 +140,8 @@ def level_thresholds(
 def calibrate_levels(
     impostor_fused: np.ndarray, embedding_platt: tuple[float, float], source: str, **extra
 ) -> LevelTable:
-    """The table from the impostor trials' fused scores; `extra`: fusion, authenticity
-    threshold and notes, stored with it."""
+    """The table from the impostor trials' fused scores; `extra`: the fusion and the notes,
+    stored with it."""
     thresholds, basis, observed = level_thresholds(impostor_fused)
     return LevelTable(
         thresholds=thresholds,

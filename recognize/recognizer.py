@@ -170,7 +170,10 @@ class Recognizer:
         enrolled), then use them."""
         from recognize.calibration import calibrate
 
-        stored = self.store.general_discriminator() is not None
+        try:
+            general = self.general()
+        except ConfigurationError:  # nobody enrolled through the product yet: nothing to report
+            general = None
         table = calibrate(
             self.store,
             self.embedder,
@@ -178,7 +181,7 @@ class Recognizer:
             self.personal,
             source,
             max_persons or self.settings.calibration_max_persons,
-            general=self.general() if stored else None,
+            general=general,
             authenticity_threshold=self.settings.authenticity_min_probability,
             fusion=fusion,
         )
@@ -419,13 +422,12 @@ class Recognizer:
             )
             return
         out.person_id, out.display_name = best.person_id, best.display_name
-        authenticity = self.settings.authenticity_min_probability
-        if live < authenticity:
+        if live < self.settings.authenticity_min_probability:
             out.decision = "spoof_suspected"
             out.reason = (
                 f"matches {best.display_name}, but the general discriminator gives "
-                f"P(live capture) = {live:.3f} (threshold {authenticity:.3g}): a photo, screen "
-                "or synthetic face?"
+                f"P(live capture) = {live:.3f} (threshold "
+                f"{self.settings.authenticity_min_probability}): a photo, screen or synthetic face?"
             )
             return
         if info is not None and info.require_liveness and not out.head_turn.passed:
