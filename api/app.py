@@ -24,6 +24,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import schemas
+from api.batcher import MicroBatcher, Overloaded, TimedOut
 from api.jobs import make_jobs
 from api.metrics import ServiceMetrics
 from api.uploads import (
@@ -41,6 +42,7 @@ from db.models import AccessPolicy, Door, EnrollmentJob
 from facegate.errors import FacegateError
 from facegate.settings import Settings, get_settings
 from recognize.recognizer import DECISIONS
+from recognize.recognizer import Query as DoorQuery
 
 log = logging.getLogger("facegate.api")
 
@@ -107,7 +109,7 @@ class RateLimiter:
 
 
 class Service:
-    """What the routes share: the store, the recognizer (one decision at a time), the job runner,
+    """What the routes share: the store, the recognizer (fed by the micro-batcher), the job runner,
     the webhook sender, metrics and rate limits."""
 
     def __init__(self, settings: Settings, store: Store | None = None, pipeline=None):
@@ -115,10 +117,19 @@ class Service:
         self.store = store or Store(settings)
         self.pipeline = pipeline
         self.recognizer = None
-        self.decide_lock = threading.Lock()
         self.jobs = make_jobs(self.store, settings, pipeline)
         self.webhooks = WebhookSender(settings)
         self.metrics = ServiceMetrics(self.webhooks)
+        # door queries, gathered into batched passes on one thread: the only caller of the models
+        self.batcher = MicroBatcher(
+            self._decide_batch,
+            max_batch=settings.batch_max_queries,
+            window_s=settings.batch_window_ms / 1000,
+            max_queue=settings.max_queued_queries,
+            timeout_s=settings.decision_timeout_s,
+            on_batch=self.metrics.batch,
+        )
+        self.metrics.watch_queue(lambda: self.batcher.queued)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         self.uploads = FilePath(settings.data_dir) / "uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
@@ -130,7 +141,13 @@ class Service:
             self.recognizer = Recognizer(self.store, self.pipeline)
         return self.recognizer
 
+    def _decide_batch(self, queries: list[DoorQuery]) -> list:
+        recognizer = self.get_recognizer()
+        recognizer.refresh_if_changed()
+        return recognizer.identify_many(queries)
+
     def close(self) -> None:
+        self.batcher.close()
         self.jobs.close()
         self.webhooks.close()
 
@@ -831,7 +848,7 @@ def _access_routes(app: FastAPI) -> None:
                 403, "wrong_door", f"this key opens door {key.door!r} only, not {door!r}"
             )
         frames = await _access_frames(request, svc.settings)
-        decision = await asyncio.to_thread(_decide, svc, frames, door)
+        decision = await _decide(svc, frames, door)
         svc.metrics.decision(decision.decision, decision.latency_ms.get("total", 0.0) / 1000)
         out = schemas.AccessOut(
             event_id=decision.event_id,
@@ -861,12 +878,33 @@ def _access_routes(app: FastAPI) -> None:
         return out
 
 
-def _decide(svc: Service, frames: list, door: str):
-    svc.store.door(door)  # 404 before any model work
-    with svc.decide_lock:
-        recognizer = svc.get_recognizer()
-        recognizer.refresh_if_changed()
-        return recognizer.identify(frames, door=door)
+async def _decide(svc: Service, frames: list, door: str):
+    """The door query through the micro-batcher: refused at once when the queue is full, and
+    answered 503 when it is not decided within the timeout."""
+    await asyncio.to_thread(svc.store.door, door)  # 404 before any model work
+    try:
+        future = svc.batcher.submit(DoorQuery(frames, door))
+    except Overloaded as error:
+        svc.metrics.overloaded.inc()
+        wait = int(error.retry_after_s)
+        raise ApiError(
+            503,
+            "overloaded",
+            f"{error.queued} door queries are already waiting; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        ) from None
+    limit = svc.settings.decision_timeout_s
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(future), limit)
+    except (TimeoutError, TimedOut):
+        svc.metrics.timed_out.inc()
+        wait = int(svc.batcher.retry_after(svc.batcher.queued))
+        raise ApiError(
+            503,
+            "decision_timeout",
+            f"the decision took longer than {limit:g} s (the service is busy); retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        ) from None
 
 
 # --- events ----------------------------------------------------------------------------------

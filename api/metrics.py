@@ -41,6 +41,27 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.batch_size = Histogram(
+            "facegate_decision_batch_size",
+            "Door queries decided together in one batched model pass",
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32),
+            registry=self.registry,
+        )
+        self.overloaded = Counter(
+            "facegate_overloaded",
+            "Door queries refused with 503 because the queue was full",
+            registry=self.registry,
+        )
+        self.timed_out = Counter(
+            "facegate_decision_timeouts",
+            "Door queries answered 503 because they were not decided in time",
+            registry=self.registry,
+        )
+        self._queued = Gauge(
+            "facegate_queued_queries",
+            "Door queries waiting for the models now",
+            registry=self.registry,
+        )
         if webhooks is not None:
             delivered = Gauge(
                 "facegate_webhooks_delivered",
@@ -62,6 +83,12 @@ class ServiceMetrics:
     def decision(self, decision: str, seconds: float) -> None:
         self.decisions.labels(decision).inc()
         self.decision_seconds.observe(seconds)
+
+    def batch(self, size: int, seconds: float) -> None:
+        self.batch_size.observe(size)
+
+    def watch_queue(self, depth) -> None:
+        self._queued.set_function(depth)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

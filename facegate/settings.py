@@ -227,6 +227,27 @@ class Settings(BaseSettings):
     max_clip_bytes: int = Field(
         100_000_000, description="Largest enrollment clip accepted by upload."
     )
+    batch_max_queries: int = Field(
+        8, ge=1, description="Concurrent door queries decided in one batched model pass."
+    )
+    batch_window_ms: float = Field(
+        5.0,
+        ge=0,
+        description="How long a door query may wait for others to join its batch (only when "
+        "the models are idle; queries that queued behind a batch go at once).",
+    )
+    max_queued_queries: int = Field(
+        64,
+        ge=1,
+        description="Door queries that may wait for the models; one more is answered 503 "
+        "'overloaded' with Retry-After.",
+    )
+    decision_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A door query not answered within this is 503 'decision_timeout' (one still "
+        "waiting is dropped unrun).",
+    )
     rate_limit_per_minute: int = Field(
         600, description="Requests per API key per minute (a token bucket; bursts up to a tenth)."
     )

@@ -274,114 +274,178 @@ class Recognizer:
     ) -> AccessDecision:
         """RGB frames (one, or a burst) -> the decision; recorded as an access event unless
         `record` is False."""
+        (result,) = self.identify_many([Query(list(frames), door, when)], record)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def identify_many(
+        self, queries: Sequence["Query"], record: bool = True
+    ) -> list["AccessDecision | Exception"]:
+        """Several queries (from several doors) in one batched pass: one detection call over all
+        their frames, one general-discriminator and one embedder call over all their faces, then
+        each query's shortlist, personal discriminators and decision. Each query gets its
+        decision, or the exception that stopped it alone (an unknown door, no frames); the
+        latencies are the batch's stages, which every query of it waited for."""
         clock = _Clock()
-        decision = self._decide(list(frames), door, when, clock)
-        decision.latency_ms = clock.laps | {"total": clock.total()}
-        if record:
-            from recognize.report import build_report
-
-            decision.event_id = self.store.record_event(
-                decision.decision,
-                decision.door_id,
-                decision.person_id,
-                decision.probability,
-                decision.level,
-                build_report(decision),
-                decision.latency_ms,
-                self._query_image(frames, decision),
-            )
-        return decision
-
-    def _decide(
-        self, frames: list[np.ndarray], door: str | None, when: datetime | None, clock: "_Clock"
-    ) -> AccessDecision:
-        if not frames:
-            raise ValueError("identify needs at least one frame")
-        info = self.store.door(door) if door else None
-        required = info.required_level if info else self.settings.default_required_level
         table = self.levels()
         self.general()  # refuses before any work when none is stored
+        states: list[_State] = []
+        for query in queries:
+            try:
+                states.append(self._begin(query, table))
+            except Exception as error:  # this query's own fault (an unknown door, no frames)
+                states.append(_State(query.frames, None, query.when, None, error=error))
+
+        def each(step, going: list[_State], lap: str) -> list[_State]:
+            """`step` on each query still going, a failure failing that query alone; then the
+            lap, which the queries decided at this stage keep as their last."""
+            for state in going:
+                try:
+                    step(state)
+                except Exception as error:
+                    state.error = error
+            clock.lap(lap)
+            for state in going:
+                if state.done or state.error:
+                    state.laps, state.total_ms = dict(clock.laps), clock.total()
+            return [state for state in going if not (state.done or state.error)]
+
+        going = [state for state in states if state.error is None]
+        frames = [frame for state in going for frame in state.frames]
+        found = iter(self.pipeline.detect(frames) if frames else ())
+        going = each(
+            lambda state: self._pick(state, [next(found) for _ in state.frames]), going, "detect"
+        )
+        going = each(self._gate, going, "quality")
+        if going:
+            lives = self.authenticity(np.stack([state.crop_64 for state in going]))
+            for state, live in zip(going, lives.tolist(), strict=True):
+                state.live = float(live)
+        going = each(self._authenticity_stage, going, "authenticity")
+        if going:
+            vectors = self.pipeline.embed([crop for state in going for crop in state.crops])
+            start = 0
+            for state in going:
+                state.vectors = vectors[start : start + len(state.crops)]
+                start += len(state.crops)
+        going = each(lambda state: None, going, "embed")
+        going = each(self._shortlist_stage, going, "shortlist")
+        going = each(lambda state: self._fuse_stage(state, table), going, "personal_discriminators")
+        going = each(self._decision_stage, going, "decision")
+        total = clock.total()
+        results: list[AccessDecision | Exception] = []
+        for state in states:
+            if state.error is None:
+                laps = state.laps if state.laps is not None else clock.laps
+                state.out.latency_ms = laps | {
+                    "total": state.total_ms if state.laps is not None else total
+                }
+                if record:
+                    try:
+                        state.out.event_id = self._record(state.out, state.frames)
+                    except Exception as error:
+                        state.error = error
+            results.append(state.error if state.error is not None else state.out)
+        return results
+
+    def _authenticity_stage(self, state: "_State") -> None:
+        threshold = self.settings.authenticity_min_probability
+        state.out.stages.append(
+            StageResult(
+                "authenticity",
+                state.live >= threshold,
+                state.live,
+                threshold,
+                "general discriminator",
+            )
+        )
+
+    def _shortlist_stage(self, state: "_State") -> None:
+        vector = state.vectors[state.best]
+        state.shortlist = shortlist(self.store, self.embedder, vector, self.settings.shortlist_k)
+
+    def _fuse_stage(self, state: "_State", table: LevelTable) -> None:
+        state.out.candidates = self.fuse_candidates(state.shortlist, state.crop_64, table)
+
+    def _decision_stage(self, state: "_State") -> None:
+        self._head_turn(state)
+        self._conclude(state.out, state.info, state.live, state.when)
+
+    def _begin(self, query: "Query", table: LevelTable) -> "_State":
+        if not query.frames:
+            raise ValueError("identify needs at least one frame")
+        info = self.store.door(query.door) if query.door else None
+        required = info.required_level if info else self.settings.default_required_level
         out = AccessDecision(
             "unknown",
             "",
-            door,
+            query.door,
             required,
             door_id=info.id if info else None,
-            frames=len(frames),
+            frames=len(query.frames),
             levels=table,
         )
+        return _State(list(query.frames), info, query.when, out)
 
-        found = self.pipeline.detect(frames)
-        faces = [
+    def _pick(self, s: "_State", found: list[list[DetectedFace]]) -> None:
+        region = s.info.region if s.info else None
+        s.faces = [
             (i, face)
-            for i, (frame, per_frame) in enumerate(zip(frames, found, strict=True))
-            if (face := self.pick_face(frame, per_frame, info.region if info else None))
+            for i, (frame, per_frame) in enumerate(zip(s.frames, found, strict=True))
+            if (face := self.pick_face(frame, per_frame, region))
         ]
-        clock.lap("detect")
         seen = sum(len(f) for f in found)
-        out.stages.append(StageResult("detect", bool(faces), detail=f"{seen} faces seen"))
-        if not faces:
-            out.decision = "no_face"
-            out.reason = (
-                f"no face in {len(frames)} frame(s)"
+        s.out.stages.append(StageResult("detect", bool(s.faces), detail=f"{seen} faces seen"))
+        if not s.faces:
+            s.done = True
+            s.out.decision = "no_face"
+            s.out.reason = (
+                f"no face in {len(s.frames)} frame(s)"
                 if not seen
-                else f"{seen} face(s) seen, none in door {door!r}'s region"
+                else f"{seen} face(s) seen, none in door {s.out.door!r}'s region"
             )
-            return out
 
-        qualities = [measure_quality(frames[i], f) for i, f in faces]
-        issues = [self.quality_issue(q) for q in qualities]
+    def _gate(self, s: "_State") -> None:
+        frames, out = s.frames, s.out
+        s.qualities = [measure_quality(frames[i], f) for i, f in s.faces]
+        issues = [self.quality_issue(q) for q in s.qualities]
         good = [j for j, issue in enumerate(issues) if issue is None]
-        best = max(good or range(len(faces)), key=lambda j: qualities[j].face_px)
-        index, face = faces[best]
-        out.quality, out.frame_index = qualities[best], index
-        clock.lap("quality")
-        out.stages.append(StageResult("quality", not issues[best], detail=issues[best] or "passed"))
-        crops = [self.pipeline.align(frames[i], f) for i, f in faces]
-        out.face_crop = crops[best]
-        if issues[best]:
-            out.decision = "poor_quality"
-            out.reason = f"the face is {issues[best].replace('_', ' ')}; " + _QUALITY_HINT
-            return out
-
-        crop_64 = self.pipeline.align(frames[index], face, 64)
-        live = float(self.authenticity(crop_64[None])[0])
-        clock.lap("authenticity")
-        threshold = self.settings.authenticity_min_probability
+        s.best = max(good or range(len(s.faces)), key=lambda j: s.qualities[j].face_px)
+        index, face = s.faces[s.best]
+        out.quality, out.frame_index = s.qualities[s.best], index
         out.stages.append(
-            StageResult("authenticity", live >= threshold, live, threshold, "general discriminator")
+            StageResult("quality", not issues[s.best], detail=issues[s.best] or "passed")
         )
+        s.crops = [self.pipeline.align(frames[i], f) for i, f in s.faces]
+        out.face_crop = s.crops[s.best]
+        if issues[s.best]:
+            s.done = True
+            out.decision = "poor_quality"
+            out.reason = f"the face is {issues[s.best].replace('_', ' ')}; " + _QUALITY_HINT
+            return
+        s.crop_64 = self.pipeline.align(frames[index], face, 64)
 
-        vectors = self.pipeline.embed(crops)
-        vector = vectors[best]
-        clock.lap("embed")
-        found_candidates = shortlist(self.store, self.embedder, vector, self.settings.shortlist_k)
-        clock.lap("shortlist")
-        out.candidates = self.fuse_candidates(found_candidates, crop_64, table)
-        clock.lap("personal_discriminators")
-
-        burst = len(frames) >= 3 or (info is not None and info.require_liveness)
-        if burst:
-            out.head_turn = head_turn(
-                [qualities[j].yaw_deg for j in range(len(faces))],
-                vectors,
-                vector,
+    def _head_turn(self, s: "_State") -> None:
+        if not (len(s.frames) >= 3 or (s.info is not None and s.info.require_liveness)):
+            return
+        s.out.head_turn = head_turn(
+            [s.qualities[j].yaw_deg for j in range(len(s.faces))],
+            s.vectors,
+            s.vectors[s.best],
+            self.settings.liveness_min_yaw_change_deg,
+            self.settings.same_person_max_distance
+            or self.pipeline.embedder.same_person_max_distance,
+        )
+        s.out.stages.append(
+            StageResult(
+                "head_turn",
+                s.out.head_turn.passed,
+                s.out.head_turn.yaw_range_deg,
                 self.settings.liveness_min_yaw_change_deg,
-                self.settings.same_person_max_distance
-                or self.pipeline.embedder.same_person_max_distance,
+                s.out.head_turn.reason,
             )
-            out.stages.append(
-                StageResult(
-                    "head_turn",
-                    out.head_turn.passed,
-                    out.head_turn.yaw_range_deg,
-                    self.settings.liveness_min_yaw_change_deg,
-                    out.head_turn.reason,
-                )
-            )
-        self._conclude(out, info, live, when)
-        clock.lap("decision")
-        return out
+        )
 
     def _conclude(self, out: AccessDecision, info, live: float, when: datetime | None) -> None:
         table = out.levels
@@ -444,6 +508,20 @@ class Recognizer:
             f"P = {best.probability:.4f}"
         )
 
+    def _record(self, out: AccessDecision, frames: Sequence[np.ndarray]) -> int:
+        from recognize.report import build_report
+
+        return self.store.record_event(
+            out.decision,
+            out.door_id,
+            out.person_id,
+            out.probability,
+            out.level,
+            build_report(out),
+            out.latency_ms,
+            self._query_image(frames, out),
+        )
+
     def _query_image(self, frames: Sequence[np.ndarray], out: AccessDecision) -> bytes | None:
         if not self.settings.store_query_images:
             return None
@@ -455,6 +533,37 @@ class Recognizer:
 
 
 _QUALITY_HINT = "ask the person to face the camera in good light, closer, and hold still"
+
+
+@dataclass
+class Query:
+    """One door query: RGB frames (one, or a burst), the door's name, the time it is for."""
+
+    frames: list[np.ndarray]
+    door: str | None = None
+    when: datetime | None = None
+
+
+@dataclass
+class _State:
+    """A query on its way through identify_many's batched stages."""
+
+    frames: list[np.ndarray]
+    info: object  # the door's DoorInfo, or None
+    when: datetime | None
+    out: AccessDecision | None
+    error: Exception | None = None  # what stopped this query alone
+    done: bool = False  # decided before the last stage (no face, poor quality)
+    laps: dict[str, float] | None = None  # the stages it went through, when done early
+    total_ms: float = 0.0
+    faces: list[tuple[int, DetectedFace]] = field(default_factory=list)
+    qualities: list[FaceQuality] = field(default_factory=list)
+    best: int = 0
+    crops: list[np.ndarray] = field(default_factory=list)
+    crop_64: np.ndarray | None = None
+    live: float = 0.0
+    vectors: np.ndarray | None = None
+    shortlist: list[Candidate] = field(default_factory=list)
 
 
 class _Clock:
