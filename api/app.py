@@ -116,7 +116,9 @@ class Service:
         self.settings = settings
         self.store = store or Store(settings)
         self.pipeline = pipeline
-        self.recognizer = None
+        self._building = threading.Lock()
+        self.recognizer = None  # worker 0's; each further decision worker has its own
+        self._recognizers: dict[int, object] = {}
         self.jobs = make_jobs(self.store, settings, pipeline)
         self.webhooks = WebhookSender(settings)
         self.metrics = ServiceMetrics(self.webhooks)
@@ -128,21 +130,35 @@ class Service:
             max_queue=settings.max_queued_queries,
             timeout_s=settings.decision_timeout_s,
             on_batch=self.metrics.batch,
+            workers=settings.decision_workers,
         )
         self.metrics.watch_queue(lambda: self.batcher.queued)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         self.uploads = FilePath(settings.data_dir) / "uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
 
-    def get_recognizer(self):
+    def get_recognizer(self, worker: int = 0):
+        """Decision worker `worker`'s recognizer (0: also the one health checks read)."""
         from recognize import Recognizer
 
-        if self.recognizer is None:
-            self.recognizer = Recognizer(self.store, self.pipeline)
-        return self.recognizer
+        with self._building:
+            if worker not in self._recognizers:
+                # the face pipeline (stateless at inference) is shared; the discriminators and
+                # their caches are each worker's own
+                first = self._recognizers.get(0)
+                pipeline = first.pipeline if first is not None else self.pipeline
+                self._recognizers[worker] = Recognizer(self.store, pipeline)
+            if worker == 0:
+                self.recognizer = self._recognizers[0]
+            return self._recognizers[worker]
 
-    def _decide_batch(self, queries: list[DoorQuery]) -> list:
-        recognizer = self.get_recognizer()
+    def forget(self, person_id: int) -> None:
+        """Drop a deleted person's cached discriminator from every worker's models."""
+        for recognizer in list(self._recognizers.values()):
+            recognizer.personal.forget(person_id)
+
+    def _decide_batch(self, queries: list[DoorQuery], worker: int) -> list:
+        recognizer = self.get_recognizer(worker)
         recognizer.refresh_if_changed()
         return recognizer.identify_many(queries)
 
@@ -276,7 +292,8 @@ def create_app(
         if getattr(app.state, "service", None) is None:
             app.state.service = Service(*app.state.service_args)
         if warm:
-            await asyncio.to_thread(app.state.service.get_recognizer)
+            for worker in range(settings.decision_workers):
+                await asyncio.to_thread(app.state.service.get_recognizer, worker)
         try:
             yield
         finally:
@@ -449,8 +466,7 @@ def _person_routes(app: FastAPI) -> None:
     )
     def delete_person(person_id: PersonId, _key: Admin, svc: Svc) -> schemas.Deleted:
         svc.store.delete_person(person_id)
-        if svc.recognizer is not None:
-            svc.recognizer.personal.forget(person_id)
+        svc.forget(person_id)
         return schemas.Deleted(deleted=person_id)
 
 

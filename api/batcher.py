@@ -1,5 +1,6 @@
 """Micro-batching in front of the models: concurrent door queries are gathered for a few
-milliseconds into one batched detect / embed / discriminator pass on one worker thread.
+milliseconds into one batched detect / embed / discriminator pass, on one or more worker threads
+(each with its own models: on 2 CPU cores two workers answered 1.5x the queries of one).
 
 The queue is bounded: a query that finds it full is refused at once (`Overloaded`, the API's
 503 with Retry-After) instead of joining a pile-up, and a query still waiting when its deadline
@@ -37,8 +38,8 @@ class _Waiting:
 
 
 class MicroBatcher:
-    """Runs `run(payloads) -> results` (one result or exception per payload, in order) on batches
-    of at most `max_batch` payloads. A batch starts when it is full or when its oldest payload has
+    """Runs `run(payloads, worker) -> results` (one result or exception per payload, in order) on
+    batches of at most `max_batch` payloads, on `workers` threads (worker = 0 .. workers - 1). A batch starts when it is full or when its oldest payload has
     waited `window_s`; payloads that queued while a batch ran go into the next one at once.
 
     Keywords:
@@ -51,16 +52,17 @@ class MicroBatcher:
 
     def __init__(
         self,
-        run: Callable[[Sequence[Any]], Sequence[Any]],
+        run: Callable[[Sequence[Any], int], Sequence[Any]],
         max_batch: int = 8,
         window_s: float = 0.005,
         max_queue: int = 64,
         timeout_s: float = 10.0,
         on_batch: Callable[[int, float], None] | None = None,
+        workers: int = 1,
         name: str = "facegate-batcher",
     ):
-        if max_batch < 1 or max_queue < 1:
-            raise ValueError("max_batch and max_queue must be at least 1")
+        if max_batch < 1 or max_queue < 1 or workers < 1:
+            raise ValueError("max_batch, max_queue and workers must be at least 1")
         self._run = run
         self.max_batch = max_batch
         self.window_s = window_s
@@ -70,10 +72,14 @@ class MicroBatcher:
         self._queue: deque[_Waiting] = deque()
         self._cond = threading.Condition()
         self._closed = False
-        self._busy = False
+        self._busy = 0  # workers running a batch
         self._per_query_s = 0.2  # running estimate for Retry-After, refined by each batch
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(i,), name=f"{name}-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def queued(self) -> int:
@@ -86,7 +92,7 @@ class MicroBatcher:
             if self._closed:
                 raise RuntimeError("the batcher is closed")
             if len(self._queue) >= self.max_queue:
-                waiting = len(self._queue) + (self.max_batch if self._busy else 0)
+                waiting = len(self._queue) + self.max_batch * self._busy
                 raise Overloaded(len(self._queue), self.retry_after(waiting))
             future: Future = Future()
             self._queue.append(_Waiting(payload, future, now, now + self.timeout_s))
@@ -95,14 +101,15 @@ class MicroBatcher:
 
     def retry_after(self, waiting: int) -> float:
         """Seconds until `waiting` queries would have been answered, at the measured pace."""
-        return max(1.0, math.ceil(waiting * self._per_query_s))
+        return max(1.0, math.ceil(waiting * self._per_query_s / len(self._threads)))
 
     def close(self, timeout: float = 30.0) -> None:
         """Refuse new payloads, answer what is queued, and stop the worker."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     def _take(self) -> list[_Waiting] | None:
         with self._cond:
@@ -117,10 +124,10 @@ class MicroBatcher:
                     break
                 self._cond.wait(left)
             batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
-            self._busy = True
+            self._busy += 1
             return batch
 
-    def _loop(self) -> None:
+    def _loop(self, worker: int) -> None:
         while (batch := self._take()) is not None:
             now = time.monotonic()
             live = []
@@ -138,7 +145,7 @@ class MicroBatcher:
             started = time.monotonic()
             if live:
                 try:
-                    results = self._run([item.payload for item in live])
+                    results = self._run([item.payload for item in live], worker)
                 except BaseException as error:  # every query of the batch gets the failure
                     results = [error] * len(live)
                 for item, result in zip(live, results, strict=True):
@@ -148,7 +155,7 @@ class MicroBatcher:
                         item.future.set_result(result)
             took = time.monotonic() - started
             with self._cond:
-                self._busy = False
+                self._busy -= 1
                 if live:
                     self._per_query_s = 0.8 * self._per_query_s + 0.2 * took / len(live)
             if live and self._on_batch is not None:

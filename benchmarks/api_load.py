@@ -1,9 +1,13 @@
 """Load test of the HTTP service: a local `facegate serve` (uvicorn) with 100 enrolled persons,
 20 concurrent door clients for 60 seconds, each with its own door and door key, sending one
 640x480 JPEG per request (the enrolled person live, and never-enrolled strangers, 4:1). Prints
-requests per second, p50/p99 latency, the error count and the decisions. Asserts nothing.
+requests per second, p50/p99 latency, the error count and the decisions, for the service one query
+at a time (FACEGATE_DECISION_WORKERS=1, FACEGATE_BATCH_MAX_QUERIES=1: the service before the
+micro-batcher) and as configured by default, in one run, and the throughput ratio. Asserts
+nothing.
 
 Run: .venv/bin/python benchmarks/api_load.py [--clients 20] [--seconds 60] [--persons 100]
+    [--only one_at_a_time,batched]
 The enrolled person is real.mov with the default training (about 5 minutes on 2 CPU cores, once;
 the data folder is kept in the temp folder and reused); the other 99 persons are synthetic index
 entries sharing that person's discriminator file (benchmarks/recognize.py).
@@ -111,18 +115,18 @@ def client(base: str, door: int, key: str, images: list[bytes], until: float, ou
             out.append((time.perf_counter() - t0, status, decision, bool(stranger)))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--persons", type=int, default=100)
-    parser.add_argument(
-        "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "facegate-bench-api"
-    )
-    args = parser.parse_args()
-    keys, images = prepare(args.data_dir, args.persons, args.clients)
+# the service as it was before the micro-batcher (one query at a time), and as it runs now
+CONFIGURATIONS = {
+    "one_at_a_time": {"FACEGATE_DECISION_WORKERS": "1", "FACEGATE_BATCH_MAX_QUERIES": "1"},
+    "batched": {},
+}
+
+
+def measure(args, env: dict, keys: list[str], images: list[bytes]) -> dict:
+    """One `facegate serve` under `env`, loaded by the door clients for args.seconds."""
+    import httpx
+
     port = free_port()
-    env = {**os.environ, "FACEGATE_DATA_DIR": str(args.data_dir)}
     server = subprocess.Popen(
         [FACEGATE, "serve", "--port", str(port)],
         env=env,
@@ -131,8 +135,6 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        import httpx
-
         for _ in range(240):
             try:
                 if httpx.get(base + "/readyz").status_code == 200:
@@ -169,10 +171,8 @@ def main() -> None:
         if status == 200:
             row = decisions["stranger" if stranger else "enrolled"]
             row[decision] = row.get(decision, 0) + 1
-    summary = {
-        "clients": args.clients,
+    return {
         "seconds": round(elapsed, 1),
-        "persons": args.persons,
         "requests": len(results),
         "requests_per_s": round(len(results) / elapsed, 2),
         "p50_ms": round(float(np.percentile(latency, 50)), 1),
@@ -181,6 +181,29 @@ def main() -> None:
         "error_kinds": sorted({str(e[1]) for e in errors}),
         "decisions": decisions,
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--persons", type=int, default=100)
+    parser.add_argument(
+        "--only", default=",".join(CONFIGURATIONS), help="one_at_a_time, batched or both"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "facegate-bench-api"
+    )
+    args = parser.parse_args()
+    keys, images = prepare(args.data_dir, args.persons, args.clients)
+    summary: dict = {"clients": args.clients, "persons": args.persons}
+    for name in args.only.split(","):
+        env = {**os.environ, "FACEGATE_DATA_DIR": str(args.data_dir), **CONFIGURATIONS[name]}
+        summary[name] = measure(args, env, keys, images)
+        print(json.dumps({name: summary[name]}), flush=True)
+    if all(name in summary for name in CONFIGURATIONS):
+        before, after = summary["one_at_a_time"], summary["batched"]
+        summary["throughput_ratio"] = round(after["requests_per_s"] / before["requests_per_s"], 2)
     print(json.dumps(summary, indent=2))
 
 

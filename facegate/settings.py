@@ -230,6 +230,12 @@ class Settings(BaseSettings):
     batch_max_queries: int = Field(
         8, ge=1, description="Concurrent door queries decided in one batched model pass."
     )
+    decision_workers: int = Field(
+        2,
+        ge=1,
+        description="Threads deciding door queries, each with its own copy of the models (on 2 "
+        "CPU cores two answered 1.5x the queries of one: benchmarks/api_load.py).",
+    )
     batch_window_ms: float = Field(
         5.0,
         ge=0,

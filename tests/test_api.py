@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -239,12 +240,65 @@ def test_the_whole_story_over_http(
         sent = [json.loads(body) for _, body in Receiver.received]
         assert [s["event_id"] for s in sent] == [q["event_id"] for q in queries]
 
+        # door queries arriving together are decided in one batched pass, each its own answer
+        burst = [jpeg(frames[i]) for i in (1, 4, 7, 10, 13, 16)]
+        batched = store.settings.model_copy(
+            update={"batch_window_ms": 1000.0, "decision_workers": 1}
+        )
+        together = _concurrent_queries(create_app(batched, store, pipeline), burst, door_key)
+        assert [r.status_code for r in together] == [200] * 6, [r.text for r in together]
+        assert sum(r.json()["granted"] for r in together) >= 4
+        assert len({r.json()["event_id"] for r in together}) == 6
+        assert "facegate_decision_batch_size_count 1.0" in together.metrics
+        assert "facegate_decision_batch_size_sum 6.0" in together.metrics
+        # a full queue answers 503 at once, with the time to retry, and loses no one's event
+        tight = store.settings.model_copy(
+            update={
+                "max_queued_queries": 1,
+                "batch_max_queries": 1,
+                "batch_window_ms": 0.0,
+                "decision_workers": 1,
+            }
+        )
+        crowded = _concurrent_queries(create_app(tight, store, pipeline), burst, door_key)
+        codes = [r.status_code for r in crowded]
+        assert set(codes) <= {200, 503} and codes.count(503) >= 1 and codes.count(200) >= 2
+        for refused in (r for r in crowded if r.status_code == 503):
+            assert refused.json()["error"]["code"] == "overloaded"
+            assert int(refused.headers["Retry-After"]) >= 1
+        assert "facegate_overloaded_total " + str(float(codes.count(503))) in crowded.metrics
+        answered = {r.json()["event_id"] for r in crowded if r.status_code == 200}
+        logged = client.get("/v1/events", params={"limit": 20}, headers=officer).json()["items"]
+        assert answered <= {e["id"] for e in logged}
+
         # deleting the person erases their biometrics everywhere the API shows them
         assert client.delete(f"/v1/persons/{person_id}", headers=admin).status_code == 200
         assert client.get(f"/v1/persons/{person_id}", headers=admin).status_code == 404
         erased = client.get(f"/v1/events/{event}/report", headers=officer).json()
         assert "face_crop_png" not in erased and "candidates" not in erased
         assert client.get(done["report_url"], headers=admin).status_code == 410
+
+
+class _Answers(list):
+    metrics: str = ""
+
+
+def _concurrent_queries(app, images: list[bytes], headers: dict) -> _Answers:
+    """Every image posted at once from its own thread to a fresh service; the answers in order,
+    and the service's metrics after them."""
+    officer = {"X-API-Key": app.state.service_args[1].create_key("metrics", "audit")[0]}
+    with TestClient(app) as client:
+        start = threading.Barrier(len(images))
+
+        def post(image: bytes):
+            start.wait(timeout=30)
+            files = [("images", ("f.jpg", image, "image/jpeg"))]
+            return client.post("/v1/doors/lobby/access", files=files, headers=headers)
+
+        with ThreadPoolExecutor(len(images)) as pool:
+            answers = _Answers(pool.map(post, images))
+        answers.metrics = client.get("/metrics", headers=officer).text
+    return answers
 
 
 # --- keys and scopes ---------------------------------------------------------------------------
