@@ -817,12 +817,11 @@ async def _access_frames(request: Request, settings: Settings) -> list:
             raise ApiError(422, "invalid_request", "send the frames as file parts named 'images'")
         if len(files) > most:
             raise ApiError(413, "too_many_frames", f"at most {most} frames per query")
-        frames = []
+        blobs = []
         for i, upload in enumerate(files):
             check_declared(upload.content_type, IMAGE_TYPES, f"image {i}")
-            data = await upload.read()
-            frames.append(decode_image(data, settings.max_image_bytes, f"image {i}"))
-        return frames
+            blobs.append(await upload.read())
+        return await asyncio.to_thread(_decode_frames, blobs, settings)
     if declared == "application/json":
         try:
             body = schemas.AccessImages.model_validate_json(await request.body())
@@ -830,16 +829,22 @@ async def _access_frames(request: Request, settings: Settings) -> list:
             raise ApiError(422, "invalid_request", f"invalid JSON body: {error}") from None
         if len(body.images) > most:
             raise ApiError(413, "too_many_frames", f"at most {most} frames per query")
-        return [
-            decode_image(decode_base64(text, f"image {i}"), settings.max_image_bytes, f"image {i}")
-            for i, text in enumerate(body.images)
-        ]
+        blobs = [decode_base64(text, f"image {i}") for i, text in enumerate(body.images)]
+        return await asyncio.to_thread(_decode_frames, blobs, settings)
     raise ApiError(
         415,
         "unsupported_media_type",
         "send multipart/form-data (file parts named 'images') or application/json "
         '({"images": [base64, ...]})',
     )
+
+
+def _decode_frames(blobs: list[bytes], settings: Settings) -> list:
+    """Decoding runs on a worker thread: the event loop keeps answering health checks."""
+    return [
+        decode_image(data, settings.max_image_bytes, f"image {i}", settings.max_image_pixels)
+        for i, data in enumerate(blobs)
+    ]
 
 
 def _access_routes(app: FastAPI) -> None:

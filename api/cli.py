@@ -268,19 +268,17 @@ def enroll(
     _emit(obj, as_json, format_enrollment(summary, result.frames if frames else None))
 
 
-def _read_images(paths: list[Path]) -> list:
+def _read_images(paths: list[Path], max_pixels: int) -> list:
     import cv2
 
-    from facegate.errors import ImageDecodeError, SourceNotFoundError
+    from facegate.errors import SourceNotFoundError
+    from facegate.images import read_image_file
 
     frames = []
     for path in paths:
         if not path.is_file():
             raise SourceNotFoundError(f"image {path} does not exist")
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ImageDecodeError(f"{path} cannot be decoded as an image (damaged or not one)")
-        frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        frames.append(cv2.cvtColor(read_image_file(path, max_pixels), cv2.COLOR_BGR2RGB))
     return frames
 
 
@@ -299,7 +297,7 @@ def recognize(
 
     store = _open_store(as_json)
     try:
-        frames = _read_images(images)
+        frames = _read_images(images, store.settings.max_image_pixels)
         decision = Recognizer(store).identify(frames, door=door)
     except FacegateError as error:
         _fail(error, as_json)
@@ -340,10 +338,12 @@ def calibrate(
 
         def photos():
             for folder in folders:
-                for frame in read_photos(folder, settings.frame_max_side_px).frames:
+                for frame in read_photos(
+                    folder, settings.frame_max_side_px, settings.max_image_pixels
+                ).frames:
                     yield frame, folder.name
             if not folders:
-                read = read_photos(faces, settings.frame_max_side_px)
+                read = read_photos(faces, settings.frame_max_side_px, settings.max_image_pixels)
                 yield from zip(read.frames, read.names, strict=True)
 
         recognizer = Recognizer(store)

@@ -9,7 +9,9 @@ import cv2
 import numpy as np
 
 from enroll.sources import looks_like_video
-from facegate.errors import FacegateError
+from facegate import images
+from facegate.errors import FacegateError, ImageDecodeError
+from facegate.images import image_kind
 
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/bmp", "image/webp"}
 VIDEO_TYPES = {
@@ -33,18 +35,6 @@ class ApiError(FacegateError):
         self.headers = headers
 
 
-def image_kind(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"BM"):
-        return "bmp"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
 def check_declared(content_type: str | None, allowed: set[str], what: str) -> None:
     declared = (content_type or "").split(";")[0].strip().lower()
     if declared not in allowed | GENERIC_TYPES:
@@ -55,25 +45,27 @@ def check_declared(content_type: str | None, allowed: set[str], what: str) -> No
         )
 
 
-def decode_image(data: bytes, max_bytes: int, label: str) -> np.ndarray:
-    """An RGB frame from the bytes of a JPEG, PNG, BMP or WebP file."""
+def decode_image(data: bytes, max_bytes: int, label: str, max_pixels: int) -> np.ndarray:
+    """An RGB frame from the bytes of a JPEG, PNG, BMP or WebP file: the size, the signature,
+    then the pixel count its header declares are checked before anything is decoded."""
     if len(data) > max_bytes:
         raise ApiError(
             413, "payload_too_large", f"{label} is {len(data)} bytes; the limit is {max_bytes}"
         )
     if not data:
         raise ApiError(422, "empty_file", f"{label} is empty")
-    if image_kind(data) is None:
+    if image_kind(data) not in ("jpeg", "png", "bmp", "webp"):
         raise ApiError(
             415,
             "unsupported_media_type",
             f"{label} is not a JPEG, PNG, BMP or WebP image (its first bytes say otherwise)",
         )
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise ApiError(
-            422, "image_decode_error", f"{label} cannot be decoded (damaged or truncated)"
-        )
+    try:
+        image = images.decode_image(data, max_pixels, label)
+    except images.TooManyPixelsError as error:
+        raise ApiError(413, error.code, error.message) from None
+    except ImageDecodeError as error:
+        raise ApiError(422, error.code, error.message) from None
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

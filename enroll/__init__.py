@@ -38,7 +38,7 @@ def read_source(
         return read_live(
             url, settings.sample_fps, settings.capture_seconds, settings.frame_max_side_px
         )
-    return read_photos(photos, settings.frame_max_side_px)
+    return read_photos(photos, settings.frame_max_side_px, settings.max_image_pixels)
 
 
 def enroll(

@@ -22,12 +22,14 @@ cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 from facegate.errors import (  # noqa: E402
     CameraUnavailableError,
     EmptyFileError,
+    FacegateError,
     NotAVideoError,
     NoUsablePhotoError,
     SourceError,
     SourceNotFoundError,
     TruncatedVideoError,
 )
+from facegate.images import read_image_file  # noqa: E402
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"}
 
@@ -209,8 +211,11 @@ def clip_frames(path: str | Path, max_frames: int = 10_000) -> list[np.ndarray]:
     return frames
 
 
-def read_photos(folder: str | Path, max_side_px: int = 1280) -> SampledFrames:
-    """Every readable photo in `folder` (not recursive); unreadable files are listed, not fatal."""
+def read_photos(
+    folder: str | Path, max_side_px: int = 1280, max_pixels: int = 40_000_000
+) -> SampledFrames:
+    """Every readable photo in `folder` (not recursive); unreadable files, and files whose header
+    declares more than `max_pixels` pixels (checked before decoding), are listed, not fatal."""
     folder = Path(folder)
     if not folder.exists():
         raise SourceNotFoundError(f"photo folder {folder} does not exist")
@@ -223,9 +228,10 @@ def read_photos(folder: str | Path, max_side_px: int = 1280) -> SampledFrames:
             out.skipped[path.name] = f"not a photo type ({', '.join(sorted(PHOTO_SUFFIXES))})"
             continue
         out.frames_read += 1
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            out.skipped[path.name] = "cannot be decoded (empty, damaged or not really an image)"
+        try:
+            image = read_image_file(path, max_pixels, cv2.IMREAD_UNCHANGED)
+        except FacegateError as error:
+            out.skipped[path.name] = error.message
             continue
         if image.dtype != np.uint8:  # 16-bit PNG/TIFF
             image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))

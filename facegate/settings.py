@@ -227,6 +227,12 @@ class Settings(BaseSettings):
     max_clip_bytes: int = Field(
         100_000_000, description="Largest enrollment clip accepted by upload."
     )
+    max_image_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        description="Pictures whose header declares more pixels than this are refused before "
+        "decoding (413 too_many_pixels; photos over it are skipped at enrollment).",
+    )
     batch_max_queries: int = Field(
         8, ge=1, description="Concurrent door queries decided in one batched model pass."
     )

@@ -93,7 +93,11 @@ class FaceDetector:
             batch = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
         else:
             batch = np.stack(frames)
-        model = self._model(max(12, round(self.min_face_px * scale)))
+        min_face = max(12, round(self.min_face_px * scale))
+        if min(batch.shape[1:3]) < min_face:
+            # smaller than the smallest face looked for: MTCNN's pyramid would be empty
+            return [[] for _ in frames]
+        model = self._model(min_face)
         with torch.inference_mode():
             boxes, probs, landmarks = model.detect(batch, landmarks=True)
         out: list[list[DetectedFace]] = []

@@ -36,6 +36,8 @@ from recognize.pipeline import FacePipeline
 from recognize.quality import FaceQuality, measure_quality, quality_issue
 from recognize.shortlist import Candidate, shortlist
 
+QUERY_IMAGE_MAX_SIDE_PX = 640  # the decision frame kept with an event is at most this large
+
 DECISIONS = ("grant", "unknown", "spoof_suspected", "no_face", "poor_quality", "not_authorized")
 
 
@@ -400,11 +402,18 @@ class Recognizer:
         if not s.faces:
             s.done = True
             s.out.decision = "no_face"
-            s.out.reason = (
-                f"no face in {len(s.frames)} frame(s)"
-                if not seen
-                else f"{seen} face(s) seen, none in door {s.out.door!r}'s region"
-            )
+            smallest = self.pipeline.detector.min_face_px
+            tiny = [f for f in s.frames if min(f.shape[:2]) < smallest]
+            if len(tiny) == len(s.frames):
+                h, w = tiny[0].shape[:2]
+                s.out.reason = (
+                    f"the frame is {w}x{h} pixels: too small to hold a face of {smallest} px, "
+                    "the smallest the door looks for"
+                )
+            elif not seen:
+                s.out.reason = f"no face in {len(s.frames)} frame(s)"
+            else:
+                s.out.reason = f"{seen} face(s) seen, none in door {s.out.door!r}'s region"
 
     def _gate(self, s: "_State") -> None:
         frames, out = s.frames, s.out
@@ -526,6 +535,11 @@ class Recognizer:
         if not self.settings.store_query_images:
             return None
         frame = frames[out.frame_index if out.frame_index is not None else 0]
+        side = max(frame.shape[:2])
+        if side > QUERY_IMAGE_MAX_SIDE_PX:  # a bounded copy, never the upload as sent
+            scale = QUERY_IMAGE_MAX_SIDE_PX / side
+            size = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         ok, jpeg = cv2.imencode(
             ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
         )

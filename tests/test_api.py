@@ -29,6 +29,7 @@ from db.engine import make_engine, sqlite_url
 from facegate.settings import Settings
 from recognize import Recognizer, report_schema
 from tests.conftest import celeba, read_clip
+from tests.test_images import bomb_jpeg, bomb_png
 
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
 PATH_VALUES = {
@@ -391,6 +392,15 @@ def test_bad_uploads_get_the_documented_4xx(tmp_path, real_clip):
         assert access(json={"images": ["%%%"]}) == (422, "invalid_base64")
         assert access(json={"images": []}) == (422, "invalid_request")
         assert access(json={"frames": []}) == (422, "invalid_request")
+        # pixel bombs: a few hundred bytes declaring gigabytes of pixels, refused undecoded
+        for bomb in (
+            bomb_png(40_000, 40_000),
+            bomb_jpeg(30_000, 30_000),
+            bomb_jpeg(65_000, 65_000),
+        ):
+            assert access(files=img(bomb, "image/png")) == (413, "too_many_pixels")
+            as_json = {"images": [base64.b64encode(bomb).decode()]}
+            assert access(json=as_json) == (413, "too_many_pixels")
         # the body limit is checked from Content-Length before anything is read
         big = client.post(
             "/v1/doors",

@@ -188,6 +188,14 @@ def test_doors_policies_and_the_answers_that_need_no_match(recognizer, store, fa
 
     blank = np.full((480, 640, 3), 127, np.uint8)
     assert recognizer.identify([blank], record=False).decision == "no_face"
+    # frames too small to hold a face the door looks for: no_face with the reason, no exception
+    for h, w in ((1, 1), (30, 30), (20, 640), (4000, 5)):  # this pipeline looks from 40 px
+        d = recognizer.identify([np.full((h, w, 3), 127, np.uint8)], record=False)
+        assert d.decision == "no_face" and f"{w}x{h} pixels: too small" in d.reason, d.reason
+    # and one of them in a burst with a real frame does not stop the real one being decided
+    tiny = np.zeros((1, 1, 3), np.uint8)
+    d = recognizer.identify([tiny, fake_clip[0]], door="vault", record=False)
+    assert d.decision == "not_authorized" and d.frame_index == 1
     dark = (fake_clip[0].astype(np.float32) * 0.25).astype(np.uint8)
     d = recognizer.identify([dark], record=False)
     assert d.decision == "poor_quality" and d.quality is not None, d.reason
