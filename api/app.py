@@ -41,6 +41,7 @@ from db import KeyInfo, Store
 from db.models import AccessPolicy, Door, EnrollmentJob
 from facegate.errors import FacegateError
 from facegate.settings import Settings, get_settings
+from facegate.urls import check_source_url
 from recognize.recognizer import DECISIONS
 from recognize.recognizer import Query as DoorQuery
 
@@ -540,8 +541,7 @@ def _enrollment_routes(app: FastAPI) -> None:
                 409, "duplicate_external_id", f"external id {external_id!r} is already enrolled"
             )
         if source_url:
-            if not source_url.startswith(("rtsp://", "rtsps://", "http://", "https://")):
-                raise ApiError(422, "invalid_request", "source_url must be rtsp:// or http(s)://")
+            check_source_url(source_url, svc.settings.source_url_allow.split(","))
             job_id = svc.store.create_job(display_name.strip(), source_url, external_id)
             svc.jobs.submit(job_id, display_name.strip(), {"url": source_url}, external_id)
             return _job_out(svc.store.job(job_id))

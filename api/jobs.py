@@ -85,17 +85,20 @@ def run_enrollment_job(
     record the outcome in the job row; never raises for a bad clip (the job says what was wrong)."""
     from enroll import enroll
     from enroll.personal import store_enrollment
+    from facegate.urls import checked_source_url
     from gan.stored import StoredGenerator
     from recognize import FacePipeline
 
     upload = Path(source["video"]) if source.get("upload") else None
     try:
         store.update_job(job_id, status="running", stage="reading the clip", progress=0.01)
+        url = source.get("url")
+        if url:  # checked again here: the address may have changed, and redirects are followed
+            url = checked_source_url(url, settings.source_url_allow.split(","))
         pipeline = pipeline or FacePipeline(settings)
         result = enroll(
-            name, video=source.get("video"), url=source.get("url"), settings=settings,
-            pipeline=pipeline,
-        )  # fmt: skip
+            name, video=source.get("video"), url=url, settings=settings, pipeline=pipeline
+        )
         store.update_job(job_id, stage="personal GAN", progress=STAGE_END["reading the clip"])
         person_id, models = store_enrollment(
             store, result, pipeline, settings, external_id, progress=_Heartbeat(store, job_id)

@@ -233,6 +233,11 @@ class Settings(BaseSettings):
         description="Pictures whose header declares more pixels than this are refused before "
         "decoding (413 too_many_pixels; photos over it are skipped at enrollment).",
     )
+    source_url_allow: str = Field(
+        "",
+        description="Comma-separated networks (192.168.10.0/24) and host names an enrollment's "
+        "source_url may reach although they are loopback, link-local, private or multicast.",
+    )
     batch_max_queries: int = Field(
         8, ge=1, description="Concurrent door queries decided in one batched model pass."
     )

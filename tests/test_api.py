@@ -27,6 +27,7 @@ from api.app import create_app
 from db import Store, upgrade
 from db.engine import make_engine, sqlite_url
 from facegate.settings import Settings
+from facegate.urls import SourceUrlRefused, check_source_url
 from recognize import Recognizer, report_schema
 from tests.conftest import celeba, read_clip
 from tests.test_images import bomb_jpeg, bomb_png
@@ -436,6 +437,78 @@ def test_bad_uploads_get_the_documented_4xx(tmp_path, real_clip):
 
 
 # --- jobs ------------------------------------------------------------------------------------------
+
+
+def test_source_urls_the_server_must_not_fetch_are_refused(tmp_path):
+    """SSRF: an admin's source_url may not make the server fetch from itself, its cloud's
+    metadata service or private networks, directly or through a redirect."""
+
+    class Redirect(BaseHTTPRequestHandler):
+        hits: list[str] = []
+
+        def do_GET(self):
+            Redirect.hits.append(self.path)
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    # public addresses pass; private ones only when the allow-list names them
+    check_source_url("rtsp://8.8.8.8:554/live", [])
+    check_source_url("rtsp://192.168.1.20/live", ["192.168.1.0/24"])
+    check_source_url("rtsp://cam.local/live", ["cam.local"])  # named: not even resolved
+    with pytest.raises(SourceUrlRefused, match="private"):
+        check_source_url("rtsp://192.168.1.20/live", ["192.168.2.0/24"])
+
+    server = HTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    local = f"http://127.0.0.1:{server.server_port}/stream"
+    try:
+        store = new_store(tmp_path)
+        admin = {"X-API-Key": store.create_key("root", "admin")[0]}
+
+        def submit(client, url):
+            return client.post(
+                "/v1/enrollments", data={"display_name": "x", "source_url": url}, headers=admin
+            )
+
+        with TestClient(create_app(store.settings, store)) as client:
+            for url in (
+                local,
+                "http://localhost:8000/",
+                "http://169.254.169.254/latest/meta-data/",
+                "http://[::1]/x",
+                "http://10.0.0.5/x",
+                "rtsp://192.168.1.20:554/stream",
+                "rtsp://224.0.0.1/x",
+                "http://0.0.0.0/x",
+                "ftp://example.com/clip.mp4",
+                "file:///etc/passwd",
+                "http:///no-host",
+            ):
+                answer = submit(client, url)
+                assert answer.status_code == 422, (url, answer.text)
+                assert answer.json()["error"]["code"] == "source_url_refused", url
+            assert "resolves to a loopback address" in submit(client, local).text
+            assert Redirect.hits == [] and store.jobs() == []
+
+        # the allow-list lets the local camera in; its redirect to the metadata service is refused
+        allowed = store.settings.model_copy(update={"source_url_allow": "127.0.0.0/8, cam.local"})
+        with TestClient(create_app(allowed, store)) as client:
+            job = submit(client, local)
+            assert job.status_code == 202, job.text
+            for _ in range(100):
+                done = client.get(f"/v1/enrollments/{job.json()['id']}", headers=admin).json()
+                if done["status"] == "failed":
+                    break
+                time.sleep(0.1)
+            assert done["status"] == "failed" and done["error_code"] == "source_url_refused"
+            assert "169.254.169.254" in done["error"] and "link-local" in done["error"]
+            assert Redirect.hits == ["/stream"]  # checked once, never streamed
+    finally:
+        server.shutdown()
 
 
 def test_a_job_interrupted_by_a_restart_is_failed_with_the_reason(store, admin):
