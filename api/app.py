@@ -134,6 +134,9 @@ class Service:
             workers=settings.decision_workers,
         )
         self.metrics.watch_queue(lambda: self.batcher.queued)
+        self.metrics.watch_unavailable(
+            lambda: sum(r.unavailable_artifacts for r in list(self._recognizers.values()))
+        )
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         self.uploads = FilePath(settings.data_dir) / "uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
@@ -404,7 +407,22 @@ def _health_routes(app: FastAPI) -> None:
             except Exception as error:
                 checks[name] = f"failed: {type(error).__name__}"
         ready = all(v == "ok" for v in checks.values())
-        body = schemas.Health(status="ok" if ready else "not_ready", checks=checks)
+        status = "ok" if ready else "not_ready"
+        try:
+            missing = svc.store.persons_missing_artifacts()
+        except Exception as error:
+            missing, checks["artifacts"] = [], f"failed: {type(error).__name__}"
+        if missing:
+            # the others' doors keep working: those persons are scored without the lost model
+            shown = ", ".join(str(p) for p in missing[:20])
+            more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+            checks["artifacts"] = (
+                f"model files missing for persons {shown}{more}; run `facegate db check`"
+            )
+            status = "degraded" if ready else status
+        elif "artifacts" not in checks:
+            checks["artifacts"] = "ok"
+        body = schemas.Health(status=status, checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
     @app.get(

@@ -62,6 +62,12 @@ class ServiceMetrics:
             "Door queries waiting for the models now",
             registry=self.registry,
         )
+        self._unavailable = Gauge(
+            "facegate_unavailable_models",
+            "Candidates scored without their personal discriminator (file missing or damaged) "
+            "since the start",
+            registry=self.registry,
+        )
         if webhooks is not None:
             delivered = Gauge(
                 "facegate_webhooks_delivered",
@@ -89,6 +95,9 @@ class ServiceMetrics:
 
     def watch_queue(self, depth) -> None:
         self._queued.set_function(depth)
+
+    def watch_unavailable(self, count) -> None:
+        self._unavailable.set_function(count)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -202,5 +202,5 @@ class EventPage(Page):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "not_ready"]
+    status: Literal["ok", "degraded", "not_ready"]
     checks: dict[str, str] = Field(default_factory=dict)

@@ -90,7 +90,7 @@ class ArtifactStore:
             data = path.read_bytes()
         except FileNotFoundError as exc:
             raise ArtifactError(
-                f"model artifact {relative} is missing from {self.root}; run `facegate db check`"
+                f"model artifact {relative} is missing from the data folder; run `facegate db check`"
             ) from exc
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha256:

@@ -258,6 +258,17 @@ class Store(AccessRecords, AdminRecords):
                 raise PersonNotFoundError(f"person {person_id} has no stored {kind}")
             return self._load(row)
 
+    def persons_missing_artifacts(self) -> list[int]:
+        """Ids of persons one of whose artifact files is not in the artifact store (a stat per
+        file, no checksums: `check` does those)."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(ModelArtifact.person_id, ModelArtifact.path).where(
+                    ModelArtifact.person_id.is_not(None), ModelArtifact.path.is_not(None)
+                )
+            ).all()
+        return sorted({pid for pid, path in rows if not self.artifacts.final_path(path).is_file()})
+
     def persons_with(self, kind: str, exclude: int | None = None, limit: int = 100) -> list[int]:
         """Ids of persons holding an artifact of `kind`, newest first."""
         query = select(ModelArtifact.person_id).where(

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from db import Store
+from db.artifacts import ArtifactError
 from facegate.errors import ConfigurationError
 from facegate.settings import Settings
 from gan.verifier import CalibratedDiscriminator
@@ -61,6 +62,7 @@ class CandidateScore:
     probability: float
     level: int  # the highest level the fused score passes (0: none)
     contributions: dict[str, float] | None = None  # each fusion term's share (None: no fusion)
+    unavailable: str | None = None  # why a stored personal discriminator was not used
 
 
 @dataclass
@@ -121,6 +123,7 @@ class Recognizer:
         )
         self._general: CalibratedDiscriminator | None = None
         self._levels: LevelTable | None = None
+        self.unavailable_artifacts = 0  # candidates scored without their (broken) discriminator
         self._stamp = store.models_stamp(self.embedder)
 
     # --- models ---------------------------------------------------------------------------------
@@ -227,14 +230,19 @@ class Recognizer:
         """The personal discriminators of the shortlisted persons that have one, in one pass,
         fused with their embedding distances; best first."""
         with_models = self.store.holding("personal_discriminator", [c.person_id for c in found])
-        scored = [c for c in found if c.person_id in with_models]
-        logits = dict(
-            zip(
-                (c.person_id for c in scored),
-                self.personal.score([c.person_id for c in scored], crop_64).tolist(),
-                strict=True,
-            )
-        )
+        # a missing or damaged file costs its person the discriminator, never the whole door
+        unavailable: dict[int, str] = {}
+        usable = []
+        for c in found:
+            if c.person_id not in with_models:
+                continue
+            try:
+                self.personal.get(c.person_id)
+                usable.append(c.person_id)
+            except ArtifactError as error:
+                unavailable[c.person_id] = f"personal discriminator unavailable: {error.message}"
+                self.unavailable_artifacts += 1
+        logits = dict(zip(usable, self.personal.score(usable, crop_64).tolist(), strict=True))
         fusion = table.fused_model()
         out = []
         for c in found:
@@ -261,6 +269,7 @@ class Recognizer:
                     probability=float(probability(fused)),
                     level=table.level(fused),
                     contributions=contributions,
+                    unavailable=unavailable.get(c.person_id),
                 )
             )
         return sorted(out, key=lambda c: -c.fused)

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 
 from recognize.recognizer import DECISIONS, AccessDecision
 
-SCHEMA_VERSION = "1.1"  # 1.1: the fusion (terms, weights, contributions), calibration notes
+SCHEMA_VERSION = "1.2"  # 1.1: the fusion (terms, weights, contributions), calibration notes;
+# 1.2: a candidate's `unavailable` (its stored personal discriminator could not be used)
 Decision = Literal[
     "grant", "unknown", "spoof_suspected", "no_face", "poor_quality", "not_authorized"
 ]
@@ -41,6 +42,11 @@ class Candidate(BaseModel):
     level: int = Field(ge=0, le=10, description="Highest security level passed (0: none)")
     contributions: dict[str, float] | None = Field(
         None, description="Each fusion term's share of `fused` (and the bias); None: no fusion"
+    )
+    unavailable: str | None = Field(
+        None,
+        description="Why the person's personal discriminator was not used although stored "
+        "(missing or damaged file); the candidate was scored without it",
     )
 
 
@@ -74,7 +80,7 @@ class AccessReport(BaseModel):
     """One door decision, explained. Biometric fields (face_crop_png, candidates) are erased
     when the person is deleted."""
 
-    schema_version: Literal["1.1"] = SCHEMA_VERSION
+    schema_version: Literal["1.2"] = SCHEMA_VERSION
     created_at: str = Field(description="ISO 8601, UTC")
     door: str | None
     required_level: int = Field(ge=1, le=10)
@@ -178,7 +184,8 @@ def render_html(report: dict) -> str:
     )
     candidates = "".join(
         f"<tr><td>{_fmt(c.display_name)} (#{c.person_id})</td><td>{c.distance:.3f}</td>"
-        f"<td>{_fmt(c.personal_logit)}</td><td>{c.fused:.2f}</td><td>{c.level}</td>"
+        f"<td>{_fmt(c.personal_logit if c.unavailable is None else c.unavailable)}</td>"
+        f"<td>{c.fused:.2f}</td><td>{c.level}</td>"
         f"<td><div class='bar'><span style='width:{100 * c.probability:.1f}%'></span></div>"
         f"{c.probability:.4f}</td></tr>"
         for c in r.candidates

@@ -22,10 +22,12 @@ import jsonschema
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.app import create_app
 from db import Store, upgrade
 from db.engine import make_engine, sqlite_url
+from db.models import ModelArtifact
 from facegate.settings import Settings
 from facegate.urls import SourceUrlRefused, check_source_url
 from recognize import Recognizer, report_schema
@@ -272,6 +274,40 @@ def test_the_whole_story_over_http(
         answered = {r.json()["event_id"] for r in crowded if r.status_code == 200}
         logged = client.get("/v1/events", params={"limit": 20}, headers=officer).json()["items"]
         assert answered <= {e["id"] for e in logged}
+
+        # one person's lost model file closes no door: a restarted service says so and goes on
+        with store.sessions() as session:
+            stored = session.scalars(
+                select(ModelArtifact.path).where(
+                    ModelArtifact.person_id == person_id,
+                    ModelArtifact.kind == "personal_discriminator",
+                )
+            ).first()
+        model_file = store.artifacts.final_path(stored)
+        kept = model_file.read_bytes()
+        model_file.unlink()
+        try:
+            with TestClient(create_app(store.settings, store, pipeline)) as restarted:
+                ready = restarted.get("/readyz")
+                assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+                assert f"persons {person_id};" in ready.json()["checks"]["artifacts"]
+                assert str(store.settings.data_dir) not in ready.text
+                files = [("images", ("f.jpg", jpeg(frames[0]), "image/jpeg"))]
+                answer = restarted.post("/v1/doors/lobby/access", files=files, headers=door_key)
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["person"] == {"id": person_id, "display_name": "Test Person"}
+                shown = restarted.get(answer.json()["report_url"], headers=officer).json()
+                top = shown["candidates"][0]
+                assert top["person_id"] == person_id and top["personal_logit"] is None
+                assert "personal discriminator unavailable" in top["unavailable"]
+                assert str(store.settings.data_dir) not in json.dumps(shown)
+                body = {"images": [base64.b64encode(jpeg(next(celeba(data, 5, 1))[0])).decode()]}
+                other = restarted.post("/v1/doors/lobby/access", json=body, headers=door_key)
+                assert other.status_code == 200 and other.json()["person"] is None
+                gauge = restarted.get("/metrics", headers=officer).text
+                assert "facegate_unavailable_models 2.0" in gauge  # both queries shortlisted them
+        finally:
+            model_file.write_bytes(kept)
 
         # deleting the person erases their biometrics everywhere the API shows them
         assert client.delete(f"/v1/persons/{person_id}", headers=admin).status_code == 200

@@ -82,7 +82,7 @@ def test_the_enrolled_person_is_granted_from_a_capture_enrollment_never_saw(
     assert event.decision == "grant" and event.person_id == store.person_id
     assert event.query_image[:2] == b"\xff\xd8"  # the decision frame, JPEG
     jsonschema.validate(event.report, report_schema())
-    assert event.report["schema_version"] == "1.1"
+    assert event.report["schema_version"] == "1.2"
     # the evidence was fused by the model calibration fitted on the person's held-out crops
     fusion = recognizer.levels().fused_model()
     assert fusion is not None and fusion.trials["genuine"] == len(enrolled.crops_gan) // 4
