@@ -9,6 +9,7 @@ metrics). Errors are JSON {"error": {"code", "message"}} with a stable code, nev
 import asyncio
 import json
 import logging
+import math
 import shutil
 import threading
 import time
@@ -208,11 +209,12 @@ def authorize(*scopes: str):
             raise ApiError(401, "invalid_api_key", "the API key is unknown or revoked")
         wait = svc.limiter.take(key.id)
         if wait:
+            seconds = max(1, math.ceil(wait))  # the message and the header say the same
             raise ApiError(
                 429,
                 "rate_limited",
-                f"too many requests with this key; retry in {wait:.1f} s",
-                {"Retry-After": str(max(1, round(wait)))},
+                f"too many requests with this key; retry in {seconds} s",
+                {"Retry-After": str(seconds)},
             )
         if key.scope not in scopes:
             raise ApiError(
@@ -344,6 +346,13 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
+        if error.status_code == 400:  # FastAPI's "error parsing the body" (e.g. JSON too deep)
+            return error_response(
+                422,
+                "invalid_request",
+                f"the request body cannot be parsed ({error.detail}): malformed or too deeply "
+                "nested JSON?",
+            )
         codes = {404: "not_found", 405: "method_not_allowed"}
         return error_response(
             error.status_code, codes.get(error.status_code, "http_error"), str(error.detail)

@@ -4,8 +4,15 @@ examples. Reports themselves are recognize.report's AccessReport."""
 from datetime import datetime, time
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from facegate.validation import (
+    DOOR_NAME_MAX,
+    DOOR_NAME_PATTERN,
+    WEEKDAYS_PATTERN,
+    InvalidNameError,
+    check_weekdays,
+)
 from recognize.recognizer import DECISIONS
 
 Decision = Literal[DECISIONS]  # type: ignore[valid-type]
@@ -83,7 +90,7 @@ class JobPage(Page):
 class DoorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(
-        min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", examples=["lobby"]
+        min_length=1, max_length=DOOR_NAME_MAX, pattern=DOOR_NAME_PATTERN, examples=["lobby"]
     )
     required_level: int = Field(6, ge=1, le=10, description="1-10; level L means FMR 10^(-L/2)")
     require_liveness: bool = Field(
@@ -109,12 +116,23 @@ class PolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     person_id: int = Field(ge=1, le=2**31 - 1)
     weekdays: str = Field(
-        "0123456", pattern=r"^[0-6]{1,7}$", description="Digits, Monday = 0", examples=["01234"]
+        "0123456",
+        pattern=WEEKDAYS_PATTERN,
+        description="Digits, Monday = 0, each at most once",
+        examples=["01234"],
     )
     start: time | None = Field(None, description="Local time the door opens for them")
     end: time | None = Field(None, description="Local time it closes for them")
     valid_from: datetime | None = None
     valid_until: datetime | None = None
+
+    @field_validator("weekdays")
+    @classmethod
+    def _each_day_once(cls, value: str) -> str:
+        try:
+            return check_weekdays(value)
+        except InvalidNameError as error:  # a validation error (422) with its message
+            raise ValueError(error.message) from None
 
 
 class PolicyOut(BaseModel):

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import AccessEvent, AccessPolicy, Door, GroupMember, LevelCalibration, utcnow
 from facegate.errors import FacegateError
+from facegate.validation import check_door_name, check_weekdays
 
 
 class DoorNotFoundError(FacegateError):
@@ -66,6 +67,7 @@ class AccessRecords:
         region: tuple[float, float, float, float] | None = None,
         description: str | None = None,
     ) -> DoorInfo:
+        check_door_name(name)
         if not 1 <= required_level <= 10:
             raise InvalidDoorError(f"a door's required level is 1-10, got {required_level}")
         with self.sessions.begin() as session:
@@ -104,8 +106,7 @@ class AccessRecords:
         between `start` and `end` local time; returns its id."""
         if (person_id is None) == (group_id is None):
             raise InvalidDoorError("a policy names either a person or a group")
-        if not weekdays or set(weekdays) - set("0123456"):
-            raise InvalidDoorError(f"weekdays are digits 0 (Monday) to 6, got {weekdays!r}")
+        check_weekdays(weekdays)
         with self.sessions.begin() as session:
             policy = AccessPolicy(
                 door_id=door_id,

@@ -23,6 +23,7 @@ from db.models import (
     utcnow,
 )
 from facegate.errors import FacegateError
+from facegate.validation import check_display_name, like_pattern
 
 SCOPES = ("admin", "door", "audit")  # audit: read events and reports; door: one door's access
 JOB_STATES = ("queued", "running", "succeeded", "failed")
@@ -255,11 +256,11 @@ class AdminRecords:
         their sample counts; and how many match in all."""
         where = []
         if search:
-            pattern = f"%{search.lower()}%"
+            pattern = like_pattern(search.lower())
             where.append(
                 or_(
-                    func.lower(Person.display_name).like(pattern),
-                    func.lower(Person.external_id).like(pattern),
+                    func.lower(Person.display_name).like(pattern, escape="\\"),
+                    func.lower(Person.external_id).like(pattern, escape="\\"),
                 )
             )
         with self.sessions() as session:
@@ -276,13 +277,12 @@ class AdminRecords:
         return total, [(p, n) for p, n in rows]
 
     def rename_person(self, person_id: int, display_name: str) -> None:
-        if not display_name.strip():
-            raise FacegateError("a person's display name must not be empty")
+        display_name = check_display_name(display_name)
         with self.sessions.begin() as session:
             person = session.get(Person, person_id)
             if person is None:
                 raise PersonNotFoundError(f"no person with id {person_id}")
-            person.display_name = display_name.strip()[:200]
+            person.display_name = display_name
 
     # --- doors and policies ------------------------------------------------------------------
 

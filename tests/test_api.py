@@ -30,8 +30,10 @@ from db.engine import make_engine, sqlite_url
 from db.models import ModelArtifact
 from facegate.settings import Settings
 from facegate.urls import SourceUrlRefused, check_source_url
+from facegate.validation import InvalidNameError
 from recognize import Recognizer, report_schema
 from tests.conftest import celeba, read_clip
+from tests.db_writer import person
 from tests.test_images import bomb_jpeg, bomb_png
 
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
@@ -398,8 +400,51 @@ def test_rate_limit_per_key(tmp_path):
         assert codes[:6] == [200] * 6 and codes[6:] == [429, 429]
         limited = client.get("/v1/doors", headers=admin)
         assert limited.json()["error"]["code"] == "rate_limited"
-        assert int(limited.headers["Retry-After"]) >= 1
+        wait = int(limited.headers["Retry-After"])
+        assert wait >= 1 and f"retry in {wait} s" in limited.json()["error"]["message"]
         assert client.get("/v1/doors", headers=other).status_code == 200  # per key
+
+
+def test_names_weekdays_and_search_terms_follow_one_rule(tmp_path):
+    store = new_store(tmp_path)
+    admin = {"X-API-Key": store.create_key("root", "admin")[0]}
+    for name in ("Ada 100% Lovelace", "Grace_Hopper"):
+        store.add_person(name, "dlib", "test", person(np.random.default_rng(len(name)))[0])
+    for name in ("../x", "front door", "x" * 300, ".hidden", ""):
+        with pytest.raises(InvalidNameError):
+            store.add_door(name)
+    door = store.add_door("lobby")
+    for weekdays in ("00000", "0123456 ", "7", "", "0a"):
+        with pytest.raises(InvalidNameError):
+            store.allow(door.id, person_id=1, weekdays=weekdays)
+    with TestClient(create_app(store.settings, store)) as client:
+
+        def code(response):
+            return response.status_code, response.json()["error"]["code"]
+
+        for name in ("../x", "front door", "x" * 300):
+            made = client.post("/v1/doors", json={"name": name}, headers=admin)
+            assert code(made) == (422, "invalid_request"), name
+        policy = {"person_id": 1, "weekdays": "00000"}
+        refused = client.post("/v1/doors/lobby/policies", json=policy, headers=admin)
+        assert code(refused) == (422, "invalid_request") and "at most once" in refused.text
+        deep = "[" * 100_000 + "]" * 100_000
+        nested = client.post(
+            "/v1/doors", content=deep, headers={**admin, "Content-Type": "application/json"}
+        )
+        assert code(nested) == (422, "invalid_request")
+
+        # % and _ in a search are the characters themselves, not wildcards
+        def search(term: str) -> list[str]:
+            found = client.get("/v1/persons", params={"search": term}, headers=admin).json()
+            return [p["display_name"] for p in found["items"]]
+
+        assert search("%") == ["Ada 100% Lovelace"] and search("_") == ["Grace_Hopper"]
+        assert search("0%") == ["Ada 100% Lovelace"] and search("a%l") == []
+        assert search("e_h") == ["Grace_Hopper"] and search("e_o") == []
+        # a blank rename is a validation error with its own code
+        blank = client.patch("/v1/persons/1", json={"display_name": "   "}, headers=admin)
+        assert code(blank) == (422, "invalid_name")
 
 
 # --- uploads -------------------------------------------------------------------------------------

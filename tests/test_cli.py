@@ -164,6 +164,11 @@ def test_doors_keys_and_events_from_the_command_line(initialised):
     assert run("doors", "add", "lobby", "--level", "4", cwd=initialised).returncode == 0
     again = run("doors", "add", "lobby", cwd=initialised)
     assert again.returncode == 1 and "exists already" in again.stderr
+    # the names the API refuses, the command line refuses too (one rule, in the store)
+    for name in ("../x", "front door", "x" * 300):
+        refused = run("doors", "add", name, "--json", cwd=initialised)
+        assert refused.returncode == 1
+        assert json.loads(refused.stdout)["error"]["code"] == "invalid_name"
     created = json.loads(
         run(
             "keys", "create", "--name", "ctl", "--scope", "door", "--door", "lobby", "--json",
