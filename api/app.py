@@ -7,6 +7,7 @@ metrics). Errors are JSON {"error": {"code", "message"}} with a stable code, nev
 """
 
 import asyncio
+import errno
 import json
 import logging
 import math
@@ -574,8 +575,18 @@ def _enrollment_routes(app: FastAPI) -> None:
             return _job_out(svc.store.job(job_id))
         check_declared(video.content_type, VIDEO_TYPES, "the video")
         path = svc.uploads / f"upload-{time.time_ns()}.bin"
-        with open(path, "wb") as out:
-            shutil.copyfileobj(video.file, out, 1 << 20)
+        try:
+            with open(path, "wb") as out:
+                shutil.copyfileobj(video.file, out, 1 << 20)
+        except OSError as error:
+            path.unlink(missing_ok=True)
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ApiError(
+                    507, "insufficient_storage", "the data folder is full: the clip was not kept"
+                ) from None
+            raise ApiError(
+                503, "storage_unavailable", f"the clip cannot be stored ({error.strerror})"
+            ) from None
         try:
             size = path.stat().st_size
             if size > svc.settings.max_clip_bytes:
@@ -585,14 +596,20 @@ def _enrollment_routes(app: FastAPI) -> None:
                     f"the clip is {size} bytes; the limit is {svc.settings.max_clip_bytes}",
                 )
             check_video_file(path, "the video")
-        except ApiError:
+            label = f"upload:{video.filename or 'clip'}"
+            job_id = svc.store.create_job(display_name.strip(), label, external_id)
+            # named after its job: a restart's sweep and `db purge` know whose it is
+            kept = path.rename(svc.uploads / f"{job_id}.bin")
+        except BaseException:
             path.unlink(missing_ok=True)
             raise
-        label = f"upload:{video.filename or 'clip'}"
-        job_id = svc.store.create_job(display_name.strip(), label, external_id)
-        svc.jobs.submit(
-            job_id, display_name.strip(), {"video": str(path), "upload": True}, external_id
-        )
+        try:
+            svc.jobs.submit(
+                job_id, display_name.strip(), {"video": str(kept), "upload": True}, external_id
+            )
+        except BaseException:
+            kept.unlink(missing_ok=True)  # the job is failed and says why; nothing stays behind
+            raise
         return _job_out(svc.store.job(job_id))
 
     @app.get("/v1/enrollments", tags=tags, summary="Enrollment jobs, newest first")

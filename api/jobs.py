@@ -157,6 +157,10 @@ class InProcessJobs:
         failed = store.fail_jobs(RESTART_REASON)
         if failed:
             log.warning("marked %d unfinished enrollment job(s) failed after a restart", failed)
+        # their clips, and those of requests a kill cut short, will never be read
+        removed = store.remove_stale_uploads(min_age_s=0)
+        if removed:
+            log.warning("removed %d uploaded clip(s) no job will read", removed)
 
     def submit(self, job_id: str, name: str, source: dict, external_id: str | None) -> None:
         self.pool.submit(
@@ -212,9 +216,7 @@ class CeleryJobs:
             "stopped; nothing was stored: submit the clip again",
             stale_seconds=self.settings.job_stale_seconds,
         )
-
-    def close(self) -> None:
-        pass
+        self.store.remove_stale_uploads()
 
 
 def make_celery(broker: str):

@@ -7,6 +7,7 @@ state). `check()` reports any disagreement between the three.
 
 import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -389,10 +390,50 @@ class Store(AccessRecords, AdminRecords):
             if sha not in still:
                 self.artifacts.delete(path)
 
+    # --- uploaded clips ---------------------------------------------------------------------
+
+    @property
+    def uploads_dir(self) -> Path:
+        return Path(self.settings.data_dir) / "uploads"
+
+    def stale_uploads(self, min_age_s: float = 3600.0) -> list[Path]:
+        """Uploaded clips no unfinished job will read: `<job id>.bin` of a job that ended (or is
+        unknown), and `upload-*.bin` (a request still writing, or killed) older than min_age_s."""
+        if not self.uploads_dir.is_dir():
+            return []
+        with self.sessions() as session:
+            alive = set(
+                session.scalars(
+                    select(EnrollmentJob.id).where(EnrollmentJob.status.in_(("queued", "running")))
+                )
+            )
+        now = time.time()
+        stale = []
+        for path in sorted(self.uploads_dir.iterdir()):
+            if path.stem in alive:
+                continue
+            if path.name.startswith("upload-"):
+                try:
+                    if now - path.stat().st_mtime < min_age_s:
+                        continue
+                except FileNotFoundError:
+                    continue
+            stale.append(path)
+        return stale
+
+    def remove_stale_uploads(self, min_age_s: float = 3600.0) -> int:
+        removed = 0
+        for path in self.stale_uploads(min_age_s):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
     def purge(self, now: datetime | None = None) -> dict[str, int]:
-        """Apply the retention settings: old events go, old query images are dropped."""
+        """Apply the retention settings: old events go, old query images are dropped; uploaded
+        clips no job will read are removed."""
         now = now or utcnow()
         out = {"events_deleted": 0, "query_images_dropped": 0}
+        out["uploads_removed"] = self.remove_stale_uploads()
         with self.sessions.begin() as session:
             if self.settings.event_retention_days is not None:
                 cutoff = now - timedelta(days=self.settings.event_retention_days)
@@ -570,6 +611,13 @@ class Store(AccessRecords, AdminRecords):
             )
         for name in self.artifacts.pending():
             report.problems.append(f"staging folder {name} is left from an interrupted enrollment")
+        stale = self.stale_uploads()
+        if stale:
+            names = ", ".join(p.name for p in stale[:5]) + (" ..." if len(stale) > 5 else "")
+            report.problems.append(
+                f"{len(stale)} uploaded clip(s) in uploads/ that no job will read ({names}): "
+                "`facegate db purge` removes them"
+            )
         for embedder in sorted(embedders | self._index_files()):
             index = VectorIndex.load(self.index_dir, embedder)
             version, ids, vectors = self.templates(embedder)

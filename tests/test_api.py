@@ -595,10 +595,22 @@ def test_source_urls_the_server_must_not_fetch_are_refused(tmp_path):
 def test_a_job_interrupted_by_a_restart_is_failed_with_the_reason(store, admin):
     job_id = store.create_job("A", "upload:a.mp4")
     store.update_job(job_id, status="running", stage="personal GAN", progress=0.4)
+    # the clips a kill -9 left: the running job's own, and one a request was still writing
+    uploads = store.uploads_dir
+    uploads.mkdir(parents=True, exist_ok=True)
+    (uploads / f"{job_id}.bin").write_bytes(b"the running job's clip")
+    (uploads / "upload-1.bin").write_bytes(b"half a clip")
+    assert store.stale_uploads() == []  # a live job's clip; a write that may still go on
+    os.utime(uploads / "upload-1.bin", (0, 0))  # an hour and more ago: nobody is writing it
+    assert [p.name for p in store.stale_uploads()] == ["upload-1.bin"]
+    assert any("1 uploaded clip(s)" in p for p in store.check(verify_checksums=False).problems)
     with TestClient(create_app(store.settings, store)) as client:
         job = client.get(f"/v1/enrollments/{job_id}", headers=admin).json()
     assert job["status"] == "failed" and job["error_code"] == "job_interrupted"
     assert "restarted" in job["error"] and job["progress"] == 0.4
+    assert list(uploads.iterdir()) == []  # the restart swept both
+    (uploads / "no-such-job.bin").write_bytes(b"x")
+    assert store.purge()["uploads_removed"] == 1 and list(uploads.iterdir()) == []
 
 
 def test_an_enrollment_job_says_what_was_wrong_with_the_clip(tmp_path, pipeline, data):
