@@ -122,11 +122,11 @@ CONFIGURATIONS = {
 }
 
 
-def measure(args, env: dict, keys: list[str], images: list[bytes]) -> dict:
-    """One `facegate serve` under `env`, loaded by the door clients for args.seconds."""
+def start_server(env: dict, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """`facegate serve` under `env`, once /readyz answers 200 (or 503 after a minute)."""
     import httpx
 
-    port = free_port()
+    port = port or free_port()
     server = subprocess.Popen(
         [FACEGATE, "serve", "--port", str(port)],
         env=env,
@@ -134,14 +134,22 @@ def measure(args, env: dict, keys: list[str], images: list[bytes]) -> dict:
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            if httpx.get(base + "/readyz").status_code in (200, 503):
+                break
+        except httpx.ConnectError:
+            pass
+        time.sleep(0.25)
+    return server, base
+
+
+def measure(args, env: dict, keys: list[str], images: list[bytes]) -> dict:
+    """One `facegate serve` under `env`, loaded by the door clients for args.seconds."""
+    import httpx
+
+    server, base = start_server(env)
     try:
-        for _ in range(240):
-            try:
-                if httpx.get(base + "/readyz").status_code == 200:
-                    break
-            except httpx.ConnectError:
-                pass
-            time.sleep(0.25)
         # one warm-up query loads the models, as a door's first visitor would
         httpx.post(
             base + "/v1/doors/door-00/access",

@@ -229,7 +229,7 @@ def read_photos(
             continue
         out.frames_read += 1
         try:
-            image = read_image_file(path, max_pixels, cv2.IMREAD_UNCHANGED)
+            image = read_image_file(path, max_pixels, cv2.IMREAD_UNCHANGED, label="")
         except FacegateError as error:
             out.skipped[path.name] = error.message
             continue

@@ -121,18 +121,27 @@ def declared_size(data: bytes) -> tuple[int, int] | None:
     return readers[kind](data) if kind in readers else None
 
 
+def _said(label: str, text: str) -> str:
+    return f"{label}: {text}" if label else text
+
+
 def check_pixels(data: bytes, max_pixels: int, label: str) -> tuple[int, int]:
     """The declared (width, height), refused when unreadable, empty or over `max_pixels`."""
     size = declared_size(data)
     if size is None:
-        raise ImageDecodeError(f"{label}: its header declares no readable size (damaged?)")
+        raise ImageDecodeError(
+            _said(label, "cannot be decoded: its header declares no readable size (damaged?)")
+        )
     width, height = size
     if width < 1 or height < 1:
-        raise ImageDecodeError(f"{label} declares {width}x{height} pixels")
+        raise ImageDecodeError(_said(label, f"declares {width}x{height} pixels"))
     if width * height > max_pixels:
         raise TooManyPixelsError(
-            f"{label} declares {width}x{height} = {width * height:,} pixels; the limit is "
-            f"{max_pixels:,} (FACEGATE_MAX_IMAGE_PIXELS)"
+            _said(
+                label,
+                f"declares {width}x{height} = {width * height:,} pixels; the limit is "
+                f"{max_pixels:,} (FACEGATE_MAX_IMAGE_PIXELS)",
+            )
         )
     return width, height
 
@@ -140,25 +149,30 @@ def check_pixels(data: bytes, max_pixels: int, label: str) -> tuple[int, int]:
 def decode_image(data: bytes, max_pixels: int, label: str, flags=cv2.IMREAD_COLOR) -> np.ndarray:
     """The picture's pixels as OpenCV decodes them (BGR for IMREAD_COLOR), after the checks."""
     if not data:
-        raise ImageDecodeError(f"{label} is empty")
+        raise ImageDecodeError(_said(label, "the file is empty"))
     check_pixels(data, max_pixels, label)
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as error:  # OpenCV's own limits and assertions
-        raise ImageDecodeError(
-            f"{label} cannot be decoded ({error.err or 'OpenCV error'})"
-        ) from None
+        reason = error.err or "OpenCV error"
+        raise ImageDecodeError(_said(label, f"cannot be decoded ({reason})")) from None
     if image is None or image.size == 0:
-        raise ImageDecodeError(f"{label} cannot be decoded (damaged or truncated)")
+        raise ImageDecodeError(_said(label, "cannot be decoded (damaged or truncated)"))
     return image
 
 
-def read_image_file(path: Path, max_pixels: int, flags=cv2.IMREAD_COLOR) -> np.ndarray:
-    """A picture file through the same checks; its name, not its folder, in any message."""
+def read_image_file(
+    path: Path, max_pixels: int, flags=cv2.IMREAD_COLOR, label: str | None = None
+) -> np.ndarray:
+    """A picture file through the same checks. Messages start with `label` (default: the file's
+    name, never its folder; "" for none)."""
+    label = Path(path).name if label is None else label
     try:
         data = Path(path).read_bytes()
     except OSError as error:
-        raise FacegateError(f"{Path(path).name} cannot be read ({error.strerror})") from None
-    if image_kind(data) is None:
-        raise ImageDecodeError(f"{Path(path).name} is not a picture OpenCV reads (first bytes)")
-    return decode_image(data, max_pixels, Path(path).name, flags)
+        raise FacegateError(_said(label, f"cannot be read ({error.strerror})")) from None
+    if data and image_kind(data) is None:
+        raise ImageDecodeError(
+            _said(label, "cannot be decoded (empty, damaged or not really an image)")
+        )
+    return decode_image(data, max_pixels, label, flags)
