@@ -7,7 +7,8 @@ persons, as benchmarks/api_load.py builds them) for about two minutes, while thi
   4. stops it with SIGTERM and starts it again.
 Prints the requests answered by status, the 5xx count (target 0), the connection failures while
 the server was down, /healthz latency p50/p99 during the bombs (target p99 < 100 ms), /readyz's
-answer without the file, and the downtime of each restart. Asserts nothing. Filling a small data
+answer without the file (the 99 synthetic persons share the real person's file, so all 100 are
+named), and the downtime of each restart. Asserts nothing. Filling a small data
 disk is not done: it needs a mount this script cannot make.
 
 Run: OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/faults.py [--seconds 120]
@@ -148,7 +149,7 @@ def main() -> None:
         lost.unlink()
         server, out["restart_without_model_s"] = restart(server, env, base, signal.SIGTERM)
         ready = httpx.get(base + "/readyz")
-        out["readyz_without_model"] = {"status": ready.status_code, **ready.json()}
+        out["readyz_without_model"] = {"http_status": ready.status_code, **ready.json()}
         time.sleep(args.seconds * 0.15)
         lost.write_bytes(kept)
         server, out["sigkill_restart_s"] = restart(server, env, base, signal.SIGKILL)
