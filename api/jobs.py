@@ -218,6 +218,9 @@ class CeleryJobs:
         )
         self.store.remove_stale_uploads()
 
+    def close(self) -> None:
+        pass
+
 
 def make_celery(broker: str):
     from celery import Celery

@@ -436,7 +436,8 @@ def test_purge_applies_the_retention_settings(store):
                     created_at=now - timedelta(days=days), decision="unknown", query_image=b"img"
                 )
             )
-    assert store.purge(now=now) == {"events_deleted": 1, "query_images_dropped": 1}
+    purged = store.purge(now=now)
+    assert purged == {"events_deleted": 1, "query_images_dropped": 1, "uploads_removed": 0}
     with store.sessions() as session:
         left = sorted(
             (e.created_at.replace(tzinfo=UTC), e.query_image)
