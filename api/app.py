@@ -331,6 +331,17 @@ def create_app(
 # --- errors and metrics --------------------------------------------------------------------------
 
 
+def _disk_full(error: BaseException) -> bool:
+    """An OSError ENOSPC/EDQUOT, or SQLite's "database or disk is full", anywhere in the chain."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "database or disk is full" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(FacegateError)
     async def facegate_error(request: Request, error: FacegateError):
@@ -362,6 +373,10 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if _disk_full(error):
+            return error_response(
+                507, "insufficient_storage", "the data folder is full: nothing was recorded"
+            )
         return error_response(
             500, "internal_error", "the service failed unexpectedly; the error is in its log"
         )

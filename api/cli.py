@@ -366,8 +366,13 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from db.store import check_data_folder
 
     store = _open_store(False)  # an uninitialised or out-of-date database is refused here
+    try:  # a door service that cannot record its events does not start
+        check_data_folder(store.settings.data_dir, min_free_bytes=100_000_000)
+    except FacegateError as error:
+        _fail(error, False)
     app = create_app(get_settings(), store, warm=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
 

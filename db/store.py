@@ -7,6 +7,7 @@ state). `check()` reports any disagreement between the three.
 
 import fcntl
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from db.access import AccessRecords
@@ -63,6 +65,39 @@ class ArtifactIn:
     data: bytes
 
 
+class DataFolderError(FacegateError):
+    """The data folder is missing, read-only or full: nothing can be stored there."""
+
+    code = "data_folder_error"
+
+
+def check_data_folder(data_dir: Path, min_free_bytes: int = 0) -> None:
+    """Refuse (DataFolderError) a data folder that is not a writable folder, or that has less
+    than `min_free_bytes` free."""
+    name = str(data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataFolderError(
+            f"the data folder {name} cannot be created ({error.strerror})"
+        ) from None
+    if not data_dir.is_dir():
+        raise DataFolderError(f"the data folder {name} is not a folder")
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise DataFolderError(
+            f"the data folder {name} is read-only (or not writable by this user): facegate "
+            "keeps its database, models and uploads there; mount it read-write or point "
+            "FACEGATE_DATA_DIR elsewhere"
+        )
+    if min_free_bytes:
+        free = shutil.disk_usage(data_dir).free
+        if free < min_free_bytes:
+            raise DataFolderError(
+                f"the data folder {name} has {free / 1e6:.0f} MB free; at least "
+                f"{min_free_bytes / 1e6:.0f} MB are needed to record access events and enrollments"
+            )
+
+
 @dataclass
 class CheckReport:
     problems: list[str] = field(default_factory=list)
@@ -93,10 +128,18 @@ class Store(AccessRecords, AdminRecords):
     def __init__(self, settings: Settings, url: str | None = None, check_schema: bool = True):
         self.settings = settings
         data_dir = Path(settings.data_dir)
+        check_data_folder(data_dir)
         self.url = url or settings.database_url or sqlite_url(data_dir)
         self.engine = make_engine(self.url)
-        if check_schema:
-            require_current(self.engine)
+        try:
+            if check_schema:
+                require_current(self.engine)
+        except OperationalError as error:  # the database file cannot be opened or locked
+            self.engine.dispose()
+            raise DataFolderError(
+                f"the database cannot be opened ({error.orig}); check the data folder "
+                f"{data_dir.name!r}: it must be readable and writable by this user, with space"
+            ) from None
         self.sessions = make_sessionmaker(self.engine)
         self.artifacts = ArtifactStore(data_dir / "artifacts")
         self.index_dir = data_dir / "index"
