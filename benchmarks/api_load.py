@@ -106,14 +106,16 @@ def client(base: str, door: int, key: str, images: list[bytes], until: float, ou
             index = rng.integers(enrolled, len(images)) if stranger else rng.integers(0, enrolled)
             files = [("images", ("frame.jpg", images[index], "image/jpeg"))]
             t0 = time.perf_counter()
+            event = None
             try:
                 response = http.post(f"/v1/doors/door-{door:02d}/access", files=files)
                 status = response.status_code
                 decision = response.json().get("decision") if status == 200 else None
+                event = response.json().get("event_id") if status == 200 else None
             except Exception as error:  # counted as an error, with its kind
                 status, decision = type(error).__name__, None
                 time.sleep(0.1)  # a server that is down is not hammered
-            out.append((time.perf_counter() - t0, status, decision, bool(stranger)))
+            out.append((time.perf_counter() - t0, status, decision, bool(stranger), event))
 
 
 # the service as it was before the micro-batcher (one query at a time), and as it runs now
@@ -176,7 +178,7 @@ def measure(args, env: dict, keys: list[str], images: list[bytes]) -> dict:
     latency = np.array([r[0] for r in results]) * 1000
     errors = [r for r in results if r[1] != 200]
     decisions: dict[str, dict[str, int]] = {"enrolled": {}, "stranger": {}}
-    for _, status, decision, stranger in results:
+    for _, status, decision, stranger, _ in results:
         if status == 200:
             row = decisions["stranger" if stranger else "enrolled"]
             row[decision] = row.get(decision, 0) + 1
