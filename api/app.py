@@ -958,6 +958,12 @@ def _access_routes(app: FastAPI) -> None:
         return out
 
 
+def _busy(code: str, message: str, wait_s: float) -> ApiError:
+    """503 with the wait in whole seconds, said the same in the message and in Retry-After."""
+    wait = int(wait_s)
+    return ApiError(503, code, f"{message}; retry in {wait} s", headers={"Retry-After": str(wait)})
+
+
 async def _decide(svc: Service, frames: list, door: str):
     """The door query through the micro-batcher: refused at once when the queue is full, and
     answered 503 when it is not decided within the timeout."""
@@ -966,24 +972,16 @@ async def _decide(svc: Service, frames: list, door: str):
         future = svc.batcher.submit(DoorQuery(frames, door))
     except Overloaded as error:
         svc.metrics.overloaded.inc()
-        wait = int(error.retry_after_s)
-        raise ApiError(
-            503,
-            "overloaded",
-            f"{error.queued} door queries are already waiting; retry in {wait} s",
-            headers={"Retry-After": str(wait)},
-        ) from None
+        message = f"{error.queued} door queries are already waiting"
+        raise _busy("overloaded", message, error.retry_after_s) from None
     limit = svc.settings.decision_timeout_s
     try:
         return await asyncio.wait_for(asyncio.wrap_future(future), limit)
     except (TimeoutError, TimedOut):
         svc.metrics.timed_out.inc()
-        wait = int(svc.batcher.retry_after(svc.batcher.queued))
-        raise ApiError(
-            503,
-            "decision_timeout",
-            f"the decision took longer than {limit:g} s (the service is busy); retry in {wait} s",
-            headers={"Retry-After": str(wait)},
+        message = f"the decision took longer than {limit:g} s (the service is busy)"
+        raise _busy(
+            "decision_timeout", message, svc.batcher.retry_after(svc.batcher.queued)
         ) from None
 
 
