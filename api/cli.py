@@ -595,6 +595,14 @@ def evaluate_command(
     clip: Annotated[
         bool, typer.Option("--clip/--no-clip", help="Also enroll real.mov; replay attack.")
     ] = True,
+    save_state: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-state",
+            help="Also keep the enrolled persons, their models and the faces here (torch.save), "
+            "for experiments on the scoring without enrolling again.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Measure four systems side by side (embedding only; + personal D without GAN; + GAN
@@ -610,6 +618,7 @@ def evaluate_command(
         celeba_identities=celeba_identities,
         adversarial_probes=adversarial_probes,
         clip=clip,
+        state=save_state,
     )
     say = (lambda _: None) if as_json else typer.echo
     try:

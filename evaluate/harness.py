@@ -75,6 +75,7 @@ class EvalConfig:
     budgets: tuple[float, ...] = (1 / 255, 2 / 255, 4 / 255, 8 / 255)
     pgd_steps: int = 10
     seed: int = 0
+    state: Path | None = None  # where to keep the enrolled persons and faces (torch.save)
 
 
 @dataclass
@@ -274,6 +275,12 @@ class Evaluation:
         self.say("general discriminator for (d)")
         self.general = self._general()
         self.seconds["general"] = round(time.perf_counter() - t0, 1)
+        if cfg.state is not None:
+            kept = ("persons", "general", "stranger_crops", "acquisition", "enrolment")
+            torch.save(
+                {"probes": probes, "replay": replay, **{k: getattr(self, k) for k in kept}},
+                cfg.state,
+            )
 
         t0 = time.perf_counter()
         self.say(
