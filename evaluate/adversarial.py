@@ -8,8 +8,8 @@ perturbation moves every term at once. The embedder is dlib's ResNet in torch
   (a) ascends the embedding score (the distance to the target's nearest sample);
   (b), (c) ascend their fused score (recognize/fusion.py: embedding, nearest-3 distance, personal
       discriminator, nearest GAN sample);
-  (d) ascends (c)'s fused score plus the general discriminator's liveness logit, and must pass
-      the presentation-attack gate too.
+  (d) ascends (c)'s fused score plus the general discriminator's liveness logit and the
+      synthetic-face check's logit, and must pass both checks at their calibrated thresholds too.
 FGSM is one step of the whole budget; PGD takes `pgd_steps` steps of 2.5 budget / steps. The final
 image is rounded to 8 bits, as an attacker's image is, before it is scored."""
 
@@ -53,14 +53,20 @@ def adversarial(evaluation, probes, thresholds: dict) -> dict:
         for m in per_person.values():
             m.requires_grad_(False)
     evaluation.general.requires_grad_(False)
-    gate = float(evaluation.gate())
-    gate_logit = float(np.log(gate / (1 - gate))) if 0 < gate < 1 else -np.inf
+    # each face's gate is its own fold's (calibrated on the other half)
+    gates = [evaluation.gates[int(f)] for f in probes.fold[chosen]]
+    t_live = np.array([g.general_threshold for g in gates])
+    live_min = np.log(t_live / (1 - t_live))
+    syn_min = np.array([g.synthetic_threshold for g in gates], dtype=np.float64)
 
-    def terms(x: torch.Tensor, system: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(score, liveness logit) of each face against its target, differentiable."""
+    def terms(x: torch.Tensor, system: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(score, liveness logit, synthetic-face check) of each face against its target,
+        differentiable."""
         embedding = network(x * 255)
-        crop_64 = F.interpolate(x, size=64, mode="area") * 2 - 1
+        pixels_64 = F.interpolate(x, size=64, mode="area")
+        crop_64 = pixels_64 * 2 - 1
         live = evaluation.general(crop_64).float().reshape(-1)
+        synthetic = evaluation.check.score_torch(pixels_64.double() * 255).float()
         scores = []
         for i, t in enumerate(target):
             person = evaluation.persons[t]
@@ -69,14 +75,15 @@ def adversarial(evaluation, probes, thresholds: dict) -> dict:
                 model = person.models["b" if system == "b" else "c"]
                 personal = model(crop_64[i : i + 1]).float().reshape(())
             scores.append(evaluation.fused_torch(system, int(t), embedding[i], personal))
-        return torch.stack(scores), live
+        return torch.stack(scores), live, synthetic
 
     def passes(system: str, x: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            score, live = terms(x, system)
+            score, live, synthetic = terms(x, system)
         ok = score.cpu().numpy() >= thresholds[system]
         if system == "d":
-            ok &= live.cpu().numpy() >= gate_logit
+            ok &= live.cpu().numpy() >= live_min
+            ok &= synthetic.cpu().numpy() >= syn_min
         return ok
 
     clean = {s: float(passes(s, x0).mean()) for s in SYSTEMS_ATTACKED}
@@ -87,8 +94,8 @@ def adversarial(evaluation, probes, thresholds: dict) -> dict:
             for system in SYSTEMS_ATTACKED:
 
                 def objective(x, system=system):
-                    score, live = terms(x, system)
-                    return score + live if system == "d" else score
+                    score, live, synthetic = terms(x, system)
+                    return score + live + synthetic if system == "d" else score
 
                 adv = _ascend(objective, x0, epsilon, steps)
                 row[f"{method}_{system}"] = float(passes(system, adv).mean())

@@ -100,10 +100,19 @@ def markdown(r: dict) -> str:
     pad = pa["pad_general_discriminator"]
     lines += [
         "",
-        f"The general discriminator as a PAD subsystem (ISO/IEC 30107-3, P(live) >= "
-        f"{pad['threshold']}): BPCER {pad['bpcer']:.3f} of {pad['bona_fide']} bona fide; APCER "
+        "The presentation-attack checks as a PAD subsystem (ISO/IEC 30107-3; the general "
+        "discriminator and the synthetic-face check, each fold's thresholds read off the other "
+        f"half's never-enrolled faces): BPCER {pad['bpcer']:.3f} of {pad['bona_fide']} enrolled "
+        f"persons' probes, {pad['bpcer_unseen_cameras']['rate']:.3f} of "
+        f"{pad['bpcer_unseen_cameras']['bona_fide']} never-enrolled faces; APCER "
         + ", ".join(f"{k} {x['apcer']:.3f} ({x['presentations']})" for k, x in pad["apcer"].items())
-        + f"; worst type {pad['apcer_max']:.3f}.",
+        + f"; worst type {pad['apcer_max']:.3f}. Thresholds per fold: "
+        + "; ".join(
+            f"P(live) >= {g['general_threshold']:.3g}, synthetic-face check >= "
+            f"{g['synthetic_threshold']:.3g}"
+            for g in pad["gates"]
+        )
+        + ".",
         "",
         f"Adversarial (L-inf, white-box; {adv['probes']} never-enrolled faces aimed at their "
         f"nearest enrolled person; PGD {adv['pgd_steps']} steps): share that reaches the FMR = "

@@ -183,6 +183,15 @@ class Settings(BaseSettings):
         "balances live crops against GAN samples and simulated attacks, which score far lower "
         "than a real screen replay; benchmarks/recognize.py prints all three.",
     )
+    authenticity_max_bpcer: float = Field(
+        0.02,
+        gt=0,
+        lt=1,
+        description="`facegate calibrate` sets the presentation-attack checks' thresholds so that "
+        "at most this share of its calibration faces (bona fide captures from cameras the models "
+        "never saw) is rejected: half of it for the general discriminator (never above "
+        "authenticity_min_probability), half for the synthetic-face check.",
+    )
     liveness_min_yaw_change_deg: float = Field(
         15.0, description="Head-turn challenge: the yaw must change by this much across a burst."
     )

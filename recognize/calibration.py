@@ -11,8 +11,10 @@ import torch
 
 from db import Store
 from db.artifacts import real_crops_from_bytes
+from gan.stored import StoredGenerator
 from gan.train import to_tensor
 from gan.verifier import VerifierConfig
+from recognize.authenticity import calibrate_authenticity, fit_synthetic_check
 from recognize.fusion import PRODUCT_TERMS, candidate_features, fit_fusion
 from recognize.levels import (
     DEFAULT_EMBEDDING_PLATT,
@@ -187,6 +189,30 @@ def trials(
     )
 
 
+def synthetic_check(store: Store, embedder: str, max_persons: int = 200, per_person: int = 64):
+    """The synthetic-face check fitted on the enrolled persons' stored real crops against
+    `per_person` samples of each one's generator; (check, None) or (None, why not)."""
+    _, person_ids, _ = store.templates(embedder)
+    person_ids = [int(p) for p in person_ids[:max_persons]]
+    with_crops = store.holding("real_crops", person_ids)
+    with_generator = store.holding("generator", person_ids)
+    real, generated = [], []
+    for p in person_ids:
+        if p in with_crops:
+            real.append(real_crops_from_bytes(store.artifact(p, "real_crops"))[0])
+        if p in with_generator:
+            stored = StoredGenerator.from_bytes(store.artifact(p, "generator"))
+            generated.append(stored.samples(per_person, seed=2))
+    try:
+        check = fit_synthetic_check(
+            np.concatenate(real) if real else np.zeros((0, 64, 64, 3), np.uint8),
+            np.concatenate(generated) if generated else np.zeros((0, 64, 64, 3), np.uint8),
+        )
+    except ValueError as error:
+        return None, str(error)
+    return check, None
+
+
 def legacy_fused(features: np.ndarray) -> np.ndarray:
     """The sum of the embedding's and the personal discriminator's log-likelihood ratios."""
     return (
@@ -201,17 +227,21 @@ def calibrate(
     personal,
     source: str,
     max_persons: int = 200,
-    general=None,  # the general discriminator (CalibratedDiscriminator), to report on
+    general=None,  # the general discriminator (CalibratedDiscriminator)
     authenticity_threshold: float = 0.4,
     fusion: bool = True,
+    max_bpcer: float = 0.02,
+    general_sha256: str | None = None,
 ) -> LevelTable:
     """Fit, compute and store the level table for `embedder`; returns it.
 
     With at least MIN_FUSION_GENUINE genuine trials (enrolled persons' held-out crops), the
     evidence is fused by a logistic regression fitted on the trials with cross-validation
     (recognize/fusion.py); otherwise by the sum of log-likelihood ratios, and the notes say why.
-    With `general`, the notes also say what share of the calibration faces (bona fide captures
-    from cameras it never saw) the general discriminator would call spoofs."""
+    With `general`, the presentation-attack checks are calibrated on the calibration faces (bona
+    fide captures from cameras the models never saw; recognize/authenticity.py): the general
+    discriminator's threshold and the synthetic-face check, fitted on the enrolled persons' stored
+    crops against their generators' samples."""
     platt, how = embedding_fit(faces, embedder)
     found = trials(store, embedder, faces, platt, personal, max_persons)
     notes, extra = [], {}
@@ -241,13 +271,26 @@ def calibrate(
             "persons enrolled before crops were kept give none): the fused score is the sum of "
             "the embedding's and the personal discriminator's log-likelihood ratios"
         )
-    if general is not None:  # measured and reported; the threshold stays the setting's
+    if general is not None:
         live = general.probability(faces.crops_64)
         notes.append(
-            f"the general discriminator answers P(live) < {authenticity_threshold} for "
-            f"{float((live < authenticity_threshold).mean()):.3f} of the {len(live)} calibration "
-            "faces (bona fide captures from cameras it never saw)"
+            f"the general discriminator answers P(live) < {authenticity_threshold} (the setting) "
+            f"for {float((live < authenticity_threshold).mean()):.3f} of the {len(live)} "
+            "calibration faces (bona fide captures from cameras it never saw)"
         )
+        check, why = synthetic_check(store, embedder, max_persons)
+        if check is None:
+            notes.append(f"no synthetic-face check: {why}")
+        found_checks = calibrate_authenticity(
+            live,
+            None if check is None else check.score(faces.crops_64),
+            check,
+            max_bpcer,
+            authenticity_threshold,
+            general_sha256,
+        )
+        extra["authenticity"] = found_checks.to_dict()
+        notes.extend(found_checks.notes)
     described = (
         f"{source}: {len(faces)} faces of {len(set(faces.identity))} identities never enrolled; "
         f"embedding fit: {how}"

@@ -81,8 +81,11 @@ class Fusion:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
-def _fit_weights(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
-    """Class-balanced logistic regression with non-negative weights and an L2 penalty."""
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, l2: float, nonnegative: bool = True
+) -> tuple[np.ndarray, float]:
+    """Class-balanced logistic regression with an L2 penalty, its weights kept non-negative
+    unless told otherwise; (weights, bias)."""
     pos, neg = y == 1, y == 0
     sample_weight = np.where(pos, 0.5 / max(pos.sum(), 1), 0.5 / max(neg.sum(), 1))
     sign = np.where(pos, 1.0, -1.0)
@@ -98,8 +101,9 @@ def _fit_weights(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, f
         grad = np.r_[x.T @ grad_margin + l2 * w, grad_margin.sum()]
         return total, grad
 
-    bounds = [(0.0, None)] * d + [(None, None)]
-    result = minimize(loss, np.r_[np.full(d, 0.1), 0.0], jac=True, bounds=bounds, method="L-BFGS-B")
+    bounds = [(0.0 if nonnegative else None, None)] * d + [(None, None)]
+    start = np.r_[np.full(d, 0.1 if nonnegative else 0.0), 0.0]
+    result = minimize(loss, start, jac=True, bounds=bounds, method="L-BFGS-B")
     return result.x[:d], float(result.x[d])
 
 
@@ -116,7 +120,7 @@ def _cv_log_loss(
     score = np.zeros(len(y))
     for g in np.unique(groups):
         test = groups == g
-        w, b = _fit_weights(x[~test][:, columns], y[~test], l2)
+        w, b = fit_logistic(x[~test][:, columns], y[~test], l2)
         score[test] = x[test][:, columns] @ w + b
     return _balanced_log_loss(score, y)
 
@@ -161,7 +165,7 @@ def fit_fusion(
             active = without
             losses["all"] = _cv_log_loss(x, y, groups, active, l2)
             dropped.append(f"{term}: held-out log loss {losses[f'without_{term}']:.4f} without it")
-    w, b = _fit_weights(x[:, active], y, l2)
+    w, b = fit_logistic(x[:, active], y, l2)
     weights = np.zeros(len(terms))
     weights[active] = w
     for i in active:

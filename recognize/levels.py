@@ -25,7 +25,7 @@ from gan.verifier import platt_fit
 from recognize.fusion import Fusion
 
 LEVELS = tuple(range(1, 11))
-TABLE_VERSION = 2  # 2: the learned fusion and calibration's notes
+TABLE_VERSION = 3  # 2: the learned fusion and calibration's notes; 3: the attack checks
 
 # The embedding-distance fit used when the calibration faces carry no identity labels: dlib's
 # ResNet on celeba_wild, 1079 faces of 224 identities, 2103 genuine and 579478 impostor pairs
@@ -64,6 +64,8 @@ class LevelTable:
     version: int = TABLE_VERSION
     fusion: dict | None = None  # recognize/fusion.py's Fusion; None: the sum of the two LLRs
     notes: list[str] = field(default_factory=list)  # what calibration decided, and why
+    # recognize/authenticity.py's Authenticity; None: the setting's P(live) threshold alone
+    authenticity: dict | None = None
 
     def fused_model(self) -> Fusion | None:
         return Fusion.from_dict(self.fusion) if self.fusion else None

@@ -3,17 +3,17 @@ every stage's score, threshold and latency.
 
     detect and pick the face -> quality gate -> embed -> shortlist (FAISS) -> the candidates'
     personal discriminators in one batched pass -> fusion and 1-10 level -> authenticity (the
-    general discriminator) -> head-turn challenge (bursts) -> door policy
+    general discriminator, the synthetic-face check) -> head-turn challenge (bursts) -> door policy
 
 The decision is open-set: a grant needs the best candidate to pass the door's level AND lead the
 runner-up by the margin; anything less is 'unknown', never the nearest name. 'spoof_suspected' is
-the answer for a face that would otherwise pass but is not a live capture (general discriminator
-or head-turn challenge). A face that matches nobody is 'unknown' whatever the general discriminator
-says: it cannot open a door, and the general discriminator, trained on the enrolled persons'
-cameras, rejects many genuine faces from cameras it never saw (see the README); its score is in
-every report all the same.
+the answer for a face that would otherwise pass but fails a presentation-attack check (the general
+discriminator, the synthetic-face check, the head-turn challenge; recognize/authenticity.py). A
+face that matches nobody is 'unknown' whatever the checks say: it cannot open a door; their scores
+are in every report all the same.
 """
 
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from db.artifacts import ArtifactError
 from facegate.errors import ConfigurationError
 from facegate.settings import Settings
 from gan.verifier import CalibratedDiscriminator
+from recognize.authenticity import Authenticity, SyntheticCheck
 from recognize.detect import DetectedFace
 from recognize.discriminators import PersonalDiscriminators
 from recognize.fusion import candidate_features
@@ -122,7 +123,9 @@ class Recognizer:
             update={"min_face_px": self.settings.recognize_min_face_px}
         )
         self._general: CalibratedDiscriminator | None = None
+        self._general_sha256: str | None = None
         self._levels: LevelTable | None = None
+        self._checks: Checks | None = None
         self.unavailable_artifacts = 0  # candidates scored without their (broken) discriminator
         self._stamp = store.models_stamp(self.embedder)
 
@@ -133,6 +136,7 @@ class Recognizer:
         calibration); personal discriminators stay cached, keyed by person id."""
         self._general = None
         self._levels = None
+        self._checks = None
         self._stamp = self.store.models_stamp(self.embedder)
 
     def refresh_if_changed(self) -> None:
@@ -150,7 +154,37 @@ class Recognizer:
                     "`facegate enroll` (it trains one) before answering door queries"
                 )
             self._general = CalibratedDiscriminator.from_bytes(data, self.device)
+            self._general_sha256 = hashlib.sha256(data).hexdigest()
         return self._general
+
+    def checks(self) -> "Checks":
+        """The presentation-attack checks as the level table calibrated them
+        (recognize/authenticity.py), or the setting's P(live) threshold alone before any
+        calibration of them."""
+        if self._checks is None:
+            table = self.levels()
+            setting = self.settings.authenticity_min_probability
+            if table.authenticity is None:
+                self._checks = Checks(setting, "general discriminator (the setting's threshold)")
+            else:
+                found = Authenticity.from_dict(table.authenticity)
+                self.general()
+                detail = (
+                    f"general discriminator (threshold calibrated on {found.bona_fide} faces "
+                    f"never enrolled"
+                )
+                if found.general_sha256 and found.general_sha256 != self._general_sha256:
+                    detail += (
+                        "; the discriminator was retrained since (an enrollment): run "
+                        "`facegate calibrate` again"
+                    )
+                self._checks = Checks(
+                    min(found.general_threshold, setting),
+                    detail + ")",
+                    found.synthetic_check(),
+                    found.synthetic_threshold,
+                )
+        return self._checks
 
     def levels(self) -> LevelTable:
         if self._levels is None:
@@ -189,6 +223,8 @@ class Recognizer:
             general=general,
             authenticity_threshold=self.settings.authenticity_min_probability,
             fusion=fusion,
+            max_bpcer=self.settings.authenticity_max_bpcer,
+            general_sha256=self._general_sha256,
         )
         self.refresh()
         return table
@@ -330,9 +366,12 @@ class Recognizer:
         )
         going = each(self._gate, going, "quality")
         if going:
-            lives = self.authenticity(np.stack([state.crop_64 for state in going]))
-            for state, live in zip(going, lives.tolist(), strict=True):
-                state.live = float(live)
+            crops = np.stack([state.crop_64 for state in going])
+            lives = self.authenticity(crops)
+            check = self.checks().synthetic
+            synthetic = check.score(crops).tolist() if check else [None] * len(going)
+            for state, live, syn in zip(going, lives.tolist(), synthetic, strict=True):
+                state.live, state.synthetic = float(live), syn
         going = each(self._authenticity_stage, going, "authenticity")
         if going:
             vectors = self.pipeline.embed([crop for state in going for crop in state.crops])
@@ -361,16 +400,26 @@ class Recognizer:
         return results
 
     def _authenticity_stage(self, state: "_State") -> None:
-        threshold = self.settings.authenticity_min_probability
+        checks = self.checks()
         state.out.stages.append(
             StageResult(
                 "authenticity",
-                state.live >= threshold,
+                state.live >= checks.general_threshold,
                 state.live,
-                threshold,
-                "general discriminator",
+                checks.general_threshold,
+                checks.general_detail,
             )
         )
+        if state.synthetic is not None:
+            state.out.stages.append(
+                StageResult(
+                    "synthetic",
+                    state.synthetic >= checks.synthetic_threshold,
+                    state.synthetic,
+                    checks.synthetic_threshold,
+                    "synthetic-face check (the 64 px crop's spectrum)",
+                )
+            )
 
     def _shortlist_stage(self, state: "_State") -> None:
         vector = state.vectors[state.best]
@@ -381,7 +430,22 @@ class Recognizer:
 
     def _decision_stage(self, state: "_State") -> None:
         self._head_turn(state)
-        self._conclude(state.out, state.info, state.live, state.when)
+        self._conclude(state.out, state.info, self._spoof(state), state.when)
+
+    def _spoof(self, state: "_State") -> str | None:
+        """Why the face looks like a presentation attack, or None when both checks pass."""
+        checks = self.checks()
+        if state.live < checks.general_threshold:
+            return (
+                f"the general discriminator gives P(live capture) = {state.live:.3f} (threshold "
+                f"{checks.general_threshold:.3g}): a photo, screen or synthetic face?"
+            )
+        if state.synthetic is not None and state.synthetic < checks.synthetic_threshold:
+            return (
+                f"the synthetic-face check scores {state.synthetic:.2f} (threshold "
+                f"{checks.synthetic_threshold:.2f}): a generated face?"
+            )
+        return None
 
     def _begin(self, query: "Query", table: LevelTable) -> "_State":
         if not query.frames:
@@ -465,7 +529,9 @@ class Recognizer:
             )
         )
 
-    def _conclude(self, out: AccessDecision, info, live: float, when: datetime | None) -> None:
+    def _conclude(
+        self, out: AccessDecision, info, spoof: str | None, when: datetime | None
+    ) -> None:
         table = out.levels
         threshold = table.threshold(out.required_level)
         if not out.candidates:
@@ -504,13 +570,9 @@ class Recognizer:
             )
             return
         out.person_id, out.display_name = best.person_id, best.display_name
-        if live < self.settings.authenticity_min_probability:
+        if spoof is not None:
             out.decision = "spoof_suspected"
-            out.reason = (
-                f"matches {best.display_name}, but the general discriminator gives "
-                f"P(live capture) = {live:.3f} (threshold "
-                f"{self.settings.authenticity_min_probability}): a photo, screen or synthetic face?"
-            )
+            out.reason = f"matches {best.display_name}, but {spoof}"
             return
         if info is not None and info.require_liveness and not out.head_turn.passed:
             out.decision = "spoof_suspected"
@@ -558,6 +620,18 @@ class Recognizer:
 _QUALITY_HINT = "ask the person to face the camera in good light, closer, and hold still"
 
 
+@dataclass(frozen=True)
+class Checks:
+    """What a matched face must pass: P(live) from the general discriminator at least
+    general_threshold and, when calibrated, the synthetic-face check's score at least
+    synthetic_threshold."""
+
+    general_threshold: float
+    general_detail: str
+    synthetic: SyntheticCheck | None = None
+    synthetic_threshold: float | None = None
+
+
 @dataclass
 class Query:
     """One door query: RGB frames (one, or a burst), the door's name, the time it is for."""
@@ -585,6 +659,7 @@ class _State:
     crops: list[np.ndarray] = field(default_factory=list)
     crop_64: np.ndarray | None = None
     live: float = 0.0
+    synthetic: float | None = None  # the synthetic-face check's score, when calibrated
     vectors: np.ndarray | None = None
     shortlist: list[Candidate] = field(default_factory=list)
 

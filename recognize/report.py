@@ -19,7 +19,9 @@ assert set(Decision.__args__) == set(DECISIONS)
 
 
 class Stage(BaseModel):
-    name: str = Field(description="detect, quality, authenticity, head_turn, match or margin")
+    name: str = Field(
+        description="detect, quality, authenticity, synthetic, head_turn, match or margin"
+    )
     passed: bool | None = Field(description="None: the stage decided nothing")
     score: float | None = None
     threshold: float | None = None
