@@ -553,8 +553,38 @@ class Evaluation:
             "rate": float((unseen < 0).mean()),
             "bona_fide": int(len(unseen)),
         }
+        pad["gan_samples_unseen_generator"] = self._unseen_generators(
+            sets["gan_samples"], probes.crops[probes.owner < 0]
+        )
         out["pad_general_discriminator"] = pad
         return out
+
+    def _unseen_generators(self, gan: Probes, bona_fide_crops: np.ndarray) -> dict:
+        """Each person in turn as one enrolled after the last calibration: the synthetic-face
+        check fitted without their crops and their generator, its threshold read off the
+        never-enrolled faces, against their GAN samples."""
+        passed = []
+        for i in range(len(self.persons)):
+            others = [p for j, p in enumerate(self.persons) if j != i]
+            if not others:
+                break
+            check = fit_synthetic_check(
+                np.concatenate([p.crops for p in others]),
+                np.concatenate(
+                    [p.generator.samples(64, seed=2) for p in others]
+                    + [p.generator.prior(32, seed=3) for p in others]
+                ),
+            )
+            bona_fide = check.score(bona_fide_crops)
+            found = calibrate_authenticity(
+                np.ones(len(bona_fide)), bona_fide, check, self.settings.authenticity_max_bpcer, 1
+            )
+            passed.append(check.score(gan.crops[gan.owner == i]) >= found.synthetic_threshold)
+        passed = np.concatenate(passed) if passed else np.zeros(0, bool)
+        return {
+            "apcer": float(passed.mean()) if len(passed) else None,
+            "presentations": len(passed),
+        }
 
 
 def _model(models: PersonalModels) -> CalibratedDiscriminator:

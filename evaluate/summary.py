@@ -112,7 +112,10 @@ def markdown(r: dict) -> str:
             f"{g['synthetic_threshold']:.3g}"
             for g in pad["gates"]
         )
-        + ".",
+        + ". The synthetic-face check fitted without one person's crops and generator (each "
+        f"person in turn, as for a person enrolled after the last calibration) passes "
+        f"{pad['gan_samples_unseen_generator']['apcer']:.3f} of that person's "
+        f"{pad['gan_samples_unseen_generator']['presentations']} GAN samples.",
         "",
         f"Adversarial (L-inf, white-box; {adv['probes']} never-enrolled faces aimed at their "
         f"nearest enrolled person; PGD {adv['pgd_steps']} steps): share that reaches the FMR = "

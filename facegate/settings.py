@@ -189,8 +189,8 @@ class Settings(BaseSettings):
         lt=1,
         description="`facegate calibrate` sets the presentation-attack checks' thresholds so that "
         "at most this share of its calibration faces (bona fide captures from cameras the models "
-        "never saw) is rejected: half of it for the general discriminator (never above "
-        "authenticity_min_probability), half for the synthetic-face check.",
+        "never saw) is rejected: a quarter of it for the general discriminator (never above "
+        "authenticity_min_probability), the rest for the synthetic-face check.",
     )
     liveness_min_yaw_change_deg: float = Field(
         15.0, description="Head-turn challenge: the yaw must change by this much across a burst."
