@@ -14,11 +14,15 @@ Systems, all scored on the same faces in one run:
                  (recognize/authenticity.py): the general discriminator and the synthetic-face
                  check, their thresholds read off bona fide captures the way `facegate calibrate`
                  reads them off its calibration faces (here: the other half's never-enrolled
-                 faces, at most authenticity_max_bpcer of them rejected)
+                 faces, at most authenticity_max_bpcer of them rejected, and the enrolled
+                 persons' every 4th crop, which the check is not fitted on). No quality gate:
+                 the product's would also stop blurred presentations (the phone replay)
 The fusions are fitted by 2-fold cross-validation: probes are split in two (mated probes
 alternately within each person, never-enrolled faces by identity), each half is scored by the
-fusion fitted on the other half's trials, so no trial is scored by a model fitted on it. Attacks
-and adversarial probes, which no fusion is fitted on, are scored by the mean of the two folds'.
+fusion fitted on the other half's trials, so no trial is scored by a model fitted on it; the
+embedding term of (b)-(d) is normalised by each person's cohort (recognize/fusion.py cohort_norm)
+from the other half's never-enrolled faces. Attacks, which no model is fitted on, are scored by
+the two folds' models in turn; the adversarial probes by the mean of the two folds' fusions.
 Accept when the score reaches the threshold (ISO/IEC 19795-1). Enrolled identities come from
 glint_celebs (photos) and real.mov (a clip); never-enrolled faces from the other glint identities
 and celeba_wild.
@@ -46,8 +50,8 @@ from gan.train import to_tensor
 from gan.verifier import CalibratedDiscriminator
 from recognize import FacePipeline, face_distance
 from recognize.authenticity import Authenticity, calibrate_authenticity, fit_synthetic_check
-from recognize.calibration import FaceSet, face_set
-from recognize.fusion import PRODUCT_TERMS, Fusion, candidate_features, fit_fusion
+from recognize.calibration import FaceSet, face_set, held_out
+from recognize.fusion import PRODUCT_TERMS, Fusion, candidate_features, cohort_norm, fit_fusion
 from recognize.levels import DEFAULT_EMBEDDING_PLATT, embedding_logit
 
 SYSTEMS = ("a", "b", "c", "d")
@@ -290,7 +294,8 @@ class Evaluation:
         self.say(
             f"fusions and scores: {len(probes.owner)} faces against {len(self.persons)} persons"
         )
-        features = self.features(probes)
+        self.fit_norms(probes)
+        features = self.features(probes, fold=probes.fold)
         self.fit_gates(features, probes)
         self.fit_fusions(features, probes)
         scores = self.score(probes, features=features, fold=probes.fold)
@@ -348,7 +353,11 @@ class Evaluation:
             [p.generator.samples(64, seed=2) for p in self.persons]
             + [p.generator.prior(32, seed=3) for p in self.persons]
         )
-        self.check = fit_synthetic_check(real, generated)
+        # the check holds out every 4th crop of each person, as calibrate does: bona fide
+        # captures of the enrollment cameras that set its threshold with the never-enrolled faces
+        held = np.concatenate([held_out(len(p.crops)) for p in self.persons])
+        self.check = fit_synthetic_check(real[~held], generated)
+        self.enrolled_synthetic = self.check.score(real[held])
         model, _ = train_general(real, generated, GeneralConfig(steps=self.settings.general_steps))
         return model.eval()
 
@@ -386,9 +395,27 @@ class Evaluation:
             t: stacked[..., PRODUCT_TERMS.index(t)] for t in ("embedding", "nearest_3", "synthetic")
         }
 
-    def features(self, probes: Probes, live: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Every fusion term of every probe against every person, (N, persons) each."""
+    def fit_norms(self, probes: Probes) -> None:
+        """Per fold and person: the adaptive normalisation (recognize/fusion.py cohort_norm) of
+        the embedding score, from the other half's never-enrolled faces, as `facegate calibrate`
+        takes it from its calibration faces."""
+        raw = self.embedding_logits(probes.embeddings)
+        self.norms: list[np.ndarray] = []  # per fold: (persons, 2) mean and deviation
+        for fold in (0, 1):
+            cohort = (probes.owner < 0) & (probes.fold != fold)
+            self.norms.append(np.array([cohort_norm(raw[cohort, j]) for j in range(raw.shape[1])]))
+
+    def features(
+        self, probes: Probes, live: np.ndarray | None = None, fold=None
+    ) -> dict[str, np.ndarray]:
+        """Every fusion term of every probe against every person, (N, persons) each. The fused
+        systems' embedding term is normalised by each face's fold (faces in no fold, attacks:
+        the two folds in turn)."""
         out = self.embedding_features(probes.embeddings)
+        n = len(probes.owner)
+        fold = np.arange(n) % 2 if fold is None else np.asarray(fold)
+        norm = np.where((fold == 0)[:, None, None], self.norms[0][None], self.norms[1][None])
+        out["embedding_normed"] = (out["embedding"] - norm[..., 0]) / norm[..., 1]
         out["personal_b"] = self.personal_logits("b", probes.crops)
         out["personal_c"] = self.personal_logits("c", probes.crops)
         out["live"] = self.live(probes.crops) if live is None else live
@@ -399,7 +426,8 @@ class Evaluation:
     def term_matrix(features: dict[str, np.ndarray], system: str) -> np.ndarray:
         """(N, persons, terms) in FUSED_TERMS[system]'s order."""
         personal = "personal_b" if system == "b" else "personal_c"
-        names = [personal if t == "personal" else t for t in FUSED_TERMS[system]]
+        rename = {"personal": personal, "embedding": "embedding_normed"}
+        names = [rename.get(t, t) for t in FUSED_TERMS[system]]
         return np.stack([features[n] for n in names], axis=-1)
 
     def fit_fusions(self, features: dict[str, np.ndarray], probes: Probes) -> None:
@@ -453,7 +481,9 @@ class Evaluation:
             "synthetic": -distances(p.synthetic).min() if len(p.synthetic) else emb * 0 - 2.0,
         }
         total = emb * 0
-        for fusion in self.fusions[system]:
+        for fold, fusion in enumerate(self.fusions[system]):
+            mean, deviation = self.norms[fold][person]
+            terms["embedding"] = (emb - mean) / deviation
             for term, weight, scale in zip(fusion.terms, fusion.weights, fusion.scale, strict=True):
                 if weight:
                     total = total + weight / scale * terms[term]
@@ -473,6 +503,7 @@ class Evaluation:
                     self.check,
                     self.settings.authenticity_max_bpcer,
                     self.settings.authenticity_min_probability,
+                    enrolled_synthetic=self.enrolled_synthetic,
                 )
             )
 
@@ -491,8 +522,10 @@ class Evaluation:
         features: dict[str, np.ndarray] | None = None,
         fold=None,
     ) -> dict[str, np.ndarray]:
-        """(N, persons) scores of each system."""
-        f = self.features(probes, live) if features is None else features
+        """(N, persons) scores of each system. Faces in no fold (attacks) are scored by the two
+        folds' models (normalisation, fusion, checks) in turn."""
+        fold = np.arange(len(probes.owner)) % 2 if fold is None else fold
+        f = self.features(probes, live, fold) if features is None else features
         out = {"a": f["embedding"], "live": f["live"]}
         for s in FUSED_TERMS:
             out[s] = self.fused(s, f, fold)
@@ -529,7 +562,7 @@ class Evaluation:
             sets["replay_real"] = Probes(
                 replay.embeddings, replay.crops_64, np.full(len(replay), len(self.persons) - 1)
             )
-        features = self.features(probes)
+        features = self.features(probes, fold=probes.fold)
         margin = self.gate_margin(features, probes.fold)
         bona_fide = margin[mated]
         out = {"iapmr": {}, "presentations": {}}
@@ -569,7 +602,7 @@ class Evaluation:
             if not others:
                 break
             check = fit_synthetic_check(
-                np.concatenate([p.crops for p in others]),
+                np.concatenate([p.crops[~held_out(len(p.crops))] for p in others]),
                 np.concatenate(
                     [p.generator.samples(64, seed=2) for p in others]
                     + [p.generator.prior(32, seed=3) for p in others]
@@ -577,7 +610,14 @@ class Evaluation:
             )
             bona_fide = check.score(bona_fide_crops)
             found = calibrate_authenticity(
-                np.ones(len(bona_fide)), bona_fide, check, self.settings.authenticity_max_bpcer, 1
+                np.ones(len(bona_fide)),
+                bona_fide,
+                check,
+                self.settings.authenticity_max_bpcer,
+                1,
+                enrolled_synthetic=check.score(
+                    np.concatenate([p.crops[held_out(len(p.crops))] for p in others])
+                ),
             )
             passed.append(check.score(gan.crops[gan.owner == i]) >= found.synthetic_threshold)
         passed = np.concatenate(passed) if passed else np.zeros(0, bool)

@@ -16,6 +16,9 @@ A threshold means something only against bona fide captures from cameras the mod
 two checks together reject at most `authenticity_max_bpcer` of them, a quarter of that share
 allotted to the general discriminator (GENERAL_SHARE) and the rest to the synthetic-face check; the
 general discriminator's threshold never rises above the setting `authenticity_min_probability`.
+The check's threshold also keeps within its share on the enrolled persons' real crops it was not
+fitted on (every 4th, as the personal discriminators hold them out): the enrollment cameras' own
+captures, whose spectra differ from web photos' (a video clip's frames score lower).
 Before any calibration the setting alone applies.
 """
 
@@ -35,6 +38,9 @@ AUTHENTICITY_VERSION = 1
 # let through, while the check needed most of the budget: at 1% it let 13-15% of the real phone
 # replay's frames through in one fold, at 2% none in either.
 GENERAL_SHARE = 0.25
+# Fewer bona fide calibration faces than this and a threshold at a 2% share is the lowest score
+# read off a handful of faces: calibration refuses.
+MIN_BONA_FIDE = 20
 
 _yy, _xx = np.mgrid[0:64, 0:64]
 _RADIUS = torch.from_numpy(np.hypot(_yy - 32, _xx - 32).astype(np.int64).ravel())
@@ -170,16 +176,22 @@ def calibrate_authenticity(
     max_bpcer: float,
     max_general_threshold: float,
     general_sha256: str | None = None,
+    enrolled_synthetic: np.ndarray | None = None,
 ) -> Authenticity:
     """Thresholds read off bona fide captures: the general discriminator's P(live) of them and,
     with a synthetic-face check, its scores of them. The general discriminator rejects at most
-    GENERAL_SHARE * max_bpcer of them (all of max_bpcer without a check), the check the rest."""
+    GENERAL_SHARE * max_bpcer of them (all of max_bpcer without a check), the check the rest.
+
+    `enrolled_synthetic`: the check's scores of enrolled persons' real crops it was not fitted on
+    (captures of the enrollment cameras, often the doors' own). A spectrum reads the camera and its
+    compression as well as the face: video frames score lower than web photos. The check's
+    threshold then keeps within the share on each source, the lower of the two thresholds."""
     if not 0 < max_bpcer < 1:
         raise ValueError(f"max_bpcer must lie in (0, 1), got {max_bpcer}")
     live = np.asarray(bona_fide_live, dtype=np.float64)
     n = len(live)
-    if n < 20:
-        raise ValueError(f"need at least 20 bona fide calibration faces, got {n}")
+    if n < MIN_BONA_FIDE:
+        raise ValueError(f"need at least {MIN_BONA_FIDE} bona fide calibration faces, got {n}")
     with_check = check is not None and bona_fide_synthetic is not None
     share = max_bpcer * GENERAL_SHARE if with_check else max_bpcer
     general = min(max_general_threshold, _lower_quantile(live, share))
@@ -195,6 +207,12 @@ def calibrate_authenticity(
     scores = np.asarray(bona_fide_synthetic, dtype=np.float64)
     out.synthetic = check.to_dict()
     out.synthetic_threshold = _lower_quantile(scores, max_bpcer - share)
+    enrolled = np.zeros(0) if enrolled_synthetic is None else np.asarray(enrolled_synthetic, float)
+    if len(enrolled):
+        out.synthetic_threshold = min(
+            out.synthetic_threshold, _lower_quantile(enrolled, max_bpcer - share)
+        )
+        out.rejected["synthetic_enrolled"] = float((enrolled < out.synthetic_threshold).mean())
     out.rejected["synthetic"] = float((scores < out.synthetic_threshold).mean())
     out.rejected["either"] = float((out.margin(live, scores) < 0).mean())
     out.notes.append(
@@ -202,5 +220,11 @@ def calibrate_authenticity(
         f"{check.trials.get('generated')} generator samples): threshold "
         f"{out.synthetic_threshold:.4g}; it rejects {out.rejected['synthetic']:.3f} of the "
         f"calibration faces, the two checks together {out.rejected['either']:.3f}"
+        + (
+            f"; {out.rejected['synthetic_enrolled']:.3f} of {len(enrolled)} enrolled persons' "
+            "real crops it was not fitted on"
+            if len(enrolled)
+            else ""
+        )
     )
     return out

@@ -14,12 +14,19 @@ from db.artifacts import real_crops_from_bytes
 from gan.stored import StoredGenerator
 from gan.train import to_tensor
 from gan.verifier import VerifierConfig
-from recognize.authenticity import calibrate_authenticity, fit_synthetic_check
-from recognize.fusion import PRODUCT_TERMS, candidate_features, fit_fusion
+from recognize.authenticity import MIN_BONA_FIDE, calibrate_authenticity, fit_synthetic_check
+from recognize.fusion import (
+    ADAPTIVE_TOP,
+    PRODUCT_TERMS,
+    candidate_features,
+    cohort_norm,
+    fit_fusion,
+)
 from recognize.levels import (
     DEFAULT_EMBEDDING_PLATT,
     LevelTable,
     calibrate_levels,
+    embedding_logit,
     fit_embedding_platt,
 )
 from recognize.pipeline import FacePipeline, face_distance
@@ -112,6 +119,13 @@ class Trials:
     genuine_persons: int  # enrolled persons whose stored crops gave genuine trials
 
 
+def held_out(n: int) -> np.ndarray:
+    """(n,) bool: the stored real crops a person's personal discriminator and the synthetic-face
+    check were not fitted on (every VerifierConfig.holdout_every-th)."""
+    every = VerifierConfig().holdout_every
+    return np.arange(n) % every == every - 1
+
+
 def _group(label: str) -> int:
     return zlib.crc32(label.encode()) % FUSION_FOLDS
 
@@ -124,11 +138,13 @@ def trials(
     platt: tuple[float, float],
     personal,  # recognize.discriminators.PersonalDiscriminators
     max_persons: int = 200,
+    normalise: bool = True,
 ) -> Trials:
     """Impostor trials: every calibration face against every enrolled person (up to
     max_persons). Genuine trials: each enrolled person's stored real crops that their personal
     discriminator held out of training (every `holdout_every`-th), against the rest of their
-    samples."""
+    samples. With `normalise`, each person's embedding term is normalised by the calibration
+    faces as cohort (cohort_norm), as the recognizer does with the stored cohort."""
     _, person_ids, _ = store.templates(embedder)
     person_ids = [int(p) for p in person_ids[:max_persons]]
     if not person_ids:
@@ -140,7 +156,6 @@ def trials(
     x = to_tensor(faces.crops_64).to(personal.device)
     face_groups = np.array([_group(str(i)) for i in faces.identity])
     impostor, impostor_groups, genuine, genuine_groups = [], [], [], []
-    holdout = VerifierConfig().holdout_every
     persons_with_trials = 0
     for p in person_ids:
         if p not in real:
@@ -149,14 +164,14 @@ def trials(
         logit = model(x).float().cpu().numpy() if model is not None else None
         own_synthetic = synthetic.get(p)
         syn = face_distance(faces.embeddings, own_synthetic) if own_synthetic is not None else None
-        impostor.append(
-            candidate_features(face_distance(faces.embeddings, real[p]), syn, logit, platt)
-        )
+        to_real = face_distance(faces.embeddings, real[p])
+        norm = cohort_norm(embedding_logit(to_real.min(1), platt)) if normalise else None
+        impostor.append(candidate_features(to_real, syn, logit, platt, norm))
         impostor_groups.append(face_groups)
         if p not in with_crops:
             continue  # enrolled before crops were kept: no genuine trials of theirs
         crops, vectors = real_crops_from_bytes(store.artifact(p, "real_crops"))
-        held = np.flatnonzero(np.arange(len(crops)) % holdout == holdout - 1)
+        held = np.flatnonzero(held_out(len(crops)))
         if len(held) == 0 or len(vectors) < 2:
             continue
         persons_with_trials += 1
@@ -176,6 +191,7 @@ def trials(
                     syn,
                     None if own_logit is None else own_logit[j],
                     platt,
+                    norm,
                 )
             )
         genuine_groups.append(np.full(len(held), _group(f"person {p}")))
@@ -190,27 +206,32 @@ def trials(
 
 
 def synthetic_check(store: Store, embedder: str, max_persons: int = 200, per_person: int = 64):
-    """The synthetic-face check fitted on the enrolled persons' stored real crops against
-    `per_person` samples of each one's generator; (check, None) or (None, why not)."""
+    """The synthetic-face check fitted on the enrolled persons' stored real crops (all but the
+    held-out every `holdout_every`-th) against `per_person` samples of each one's generator;
+    (check, held-out crops, None) or (None, held-out crops, why not)."""
     _, person_ids, _ = store.templates(embedder)
     person_ids = [int(p) for p in person_ids[:max_persons]]
     with_crops = store.holding("real_crops", person_ids)
     with_generator = store.holding("generator", person_ids)
-    real, generated = [], []
+    real, held, generated = [], [], []
     for p in person_ids:
         if p in with_crops:
-            real.append(real_crops_from_bytes(store.artifact(p, "real_crops"))[0])
+            crops = real_crops_from_bytes(store.artifact(p, "real_crops"))[0]
+            out = held_out(len(crops))
+            real.append(crops[~out])
+            held.append(crops[out])
         if p in with_generator:
             stored = StoredGenerator.from_bytes(store.artifact(p, "generator"))
             generated.append(stored.samples(per_person, seed=2))
     try:
-        check = fit_synthetic_check(
-            np.concatenate(real) if real else np.zeros((0, 64, 64, 3), np.uint8),
-            np.concatenate(generated) if generated else np.zeros((0, 64, 64, 3), np.uint8),
-        )
+        check = fit_synthetic_check(_crops(real), _crops(generated))
     except ValueError as error:
-        return None, str(error)
-    return check, None
+        return None, _crops(held), str(error)
+    return check, _crops(held), None
+
+
+def _crops(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros((0, 64, 64, 3), np.uint8)
 
 
 def legacy_fused(features: np.ndarray) -> np.ndarray:
@@ -242,8 +263,13 @@ def calibrate(
     fide captures from cameras the models never saw; recognize/authenticity.py): the general
     discriminator's threshold and the synthetic-face check, fitted on the enrolled persons' stored
     crops against their generators' samples."""
+    if general is not None and len(faces) < MIN_BONA_FIDE:
+        raise ValueError(
+            f"the presentation-attack checks need at least {MIN_BONA_FIDE} calibration faces to "
+            f"read their thresholds from, got {len(faces)}; give more identities (or photos)"
+        )
     platt, how = embedding_fit(faces, embedder)
-    found = trials(store, embedder, faces, platt, personal, max_persons)
+    found = trials(store, embedder, faces, platt, personal, max_persons, normalise=fusion)
     notes, extra = [], {}
     if not fusion:
         scores = legacy_fused(found.impostor)
@@ -254,7 +280,12 @@ def calibrate(
         groups = np.concatenate([found.genuine_groups, found.impostor_groups])
         fitted = fit_fusion(features, labels, PRODUCT_TERMS, groups=groups)
         extra["fusion"] = fitted.to_dict()
+        extra.update(LevelTable.encode_cohort(faces.embeddings))
         scores = fitted.score(found.impostor)
+        notes.append(
+            f"each person's embedding term is normalised by the {len(faces)} calibration faces "
+            f"as cohort (the mean and deviation of its highest {ADAPTIVE_TOP:.0%} of scores)"
+        )
         notes.append(
             f"fusion fitted on {len(found.genuine)} genuine trials ({found.genuine_persons} "
             f"persons' held-out crops) and {len(found.impostor)} impostor trials; weights "
@@ -264,7 +295,8 @@ def calibrate(
             )
             + (f"; dropped: {'; '.join(fitted.dropped)}" if fitted.dropped else "")
         )
-    else:
+    else:  # the sum reads the embedding's log-likelihood ratio as it is: no normalisation
+        found = trials(store, embedder, faces, platt, personal, max_persons, normalise=False)
         scores = legacy_fused(found.impostor)
         notes.append(
             f"no fusion fitted: {len(found.genuine)} genuine trials (need {MIN_FUSION_GENUINE}; "
@@ -278,7 +310,7 @@ def calibrate(
             f"for {float((live < authenticity_threshold).mean()):.3f} of the {len(live)} "
             "calibration faces (bona fide captures from cameras it never saw)"
         )
-        check, why = synthetic_check(store, embedder, max_persons)
+        check, held, why = synthetic_check(store, embedder, max_persons)
         if check is None:
             notes.append(f"no synthetic-face check: {why}")
         found_checks = calibrate_authenticity(
@@ -288,6 +320,7 @@ def calibrate(
             max_bpcer,
             authenticity_threshold,
             general_sha256,
+            None if check is None else check.score(held),
         )
         extra["authenticity"] = found_checks.to_dict()
         notes.extend(found_checks.notes)

@@ -21,6 +21,21 @@ FUSION_VERSION = 1
 # discriminator's calibrated logit.
 PRODUCT_TERMS = ["embedding", "nearest_3", "synthetic", "personal"]
 NO_SYNTHETIC_DISTANCE = 2.0  # beyond any face: a person none of whose GAN samples verified
+# Adaptive score normalisation (Sturim and Reynolds, ICASSP 2005; AS-norm in speaker
+# verification): a person's embedding score is measured against the highest ADAPTIVE_TOP share of
+# a cohort's scores against that person (faces of people never enrolled: the calibration faces),
+# so a person many strangers resemble needs a closer match than one nobody resembles.
+ADAPTIVE_TOP = 0.1
+
+
+def cohort_norm(cohort_scores: np.ndarray, top: float = ADAPTIVE_TOP) -> tuple[float, float]:
+    """(mean, standard deviation) of the highest `top` share of the cohort's embedding scores
+    against one person (at least 2 of them)."""
+    s = np.sort(np.asarray(cohort_scores, dtype=np.float64).ravel())[::-1]
+    if len(s) < 2:
+        raise ValueError(f"a cohort needs at least 2 faces, got {len(s)}")
+    high = s[: max(2, int(np.ceil(top * len(s))))]
+    return float(high.mean()), float(max(high.std(), 1e-6))
 
 
 def candidate_features(
@@ -28,13 +43,17 @@ def candidate_features(
     synthetic_distances: np.ndarray | None,
     personal_logit: np.ndarray | float | None,
     platt: tuple[float, float],
+    norm: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """(N, PRODUCT_TERMS) for N faces against one person, from the (N, n) distances to the
     person's real samples, the (N, m) distances to their kept GAN samples (None or m = 0: none)
-    and their personal discriminator's logits (None: no model, a neutral 0)."""
+    and their personal discriminator's logits (None: no model, a neutral 0). With `norm` (the
+    person's cohort_norm), the embedding term is normalised by it."""
     d = np.sort(np.atleast_2d(np.asarray(real_distances, dtype=np.float64)), axis=1)
     n = len(d)
     embedding = platt[0] * d[:, 0] + platt[1]
+    if norm is not None:
+        embedding = (embedding - norm[0]) / norm[1]
     nearest_3 = -d[:, :3].mean(1)
     if synthetic_distances is None or np.asarray(synthetic_distances).size == 0:
         synthetic = np.full(n, -NO_SYNTHETIC_DISTANCE)

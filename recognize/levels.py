@@ -16,6 +16,7 @@ exponential fit to the impostors' upper tail, never set below the highest impost
 table says so.
 """
 
+import base64
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -66,6 +67,25 @@ class LevelTable:
     notes: list[str] = field(default_factory=list)  # what calibration decided, and why
     # recognize/authenticity.py's Authenticity; None: the setting's P(live) threshold alone
     authenticity: dict | None = None
+    # the calibration faces' embeddings (float16, base64), the cohort each person's embedding
+    # term is normalised by (recognize/fusion.py cohort_norm); None: no normalisation
+    cohort: str | None = None
+    cohort_shape: list[int] | None = None
+
+    def cohort_embeddings(self) -> np.ndarray | None:
+        if self.cohort is None or self.cohort_shape is None:
+            return None
+        raw = np.frombuffer(base64.b64decode(self.cohort), dtype="<f2")
+        return raw.reshape(self.cohort_shape).astype(np.float32)
+
+    @staticmethod
+    def encode_cohort(embeddings: np.ndarray) -> dict:
+        """The `cohort` and `cohort_shape` fields for (N, D) embeddings."""
+        packed = np.ascontiguousarray(embeddings, dtype="<f2")
+        return {
+            "cohort": base64.b64encode(packed.tobytes()).decode("ascii"),
+            "cohort_shape": list(packed.shape),
+        }
 
     def fused_model(self) -> Fusion | None:
         return Fusion.from_dict(self.fusion) if self.fusion else None

@@ -31,10 +31,10 @@ from gan.verifier import CalibratedDiscriminator
 from recognize.authenticity import Authenticity, SyntheticCheck
 from recognize.detect import DetectedFace
 from recognize.discriminators import PersonalDiscriminators
-from recognize.fusion import candidate_features
+from recognize.fusion import candidate_features, cohort_norm
 from recognize.levels import LevelTable, embedding_logit, fuse, probability
 from recognize.liveness import HeadTurn, head_turn
-from recognize.pipeline import FacePipeline
+from recognize.pipeline import FacePipeline, face_distance
 from recognize.quality import FaceQuality, measure_quality, quality_issue
 from recognize.shortlist import Candidate, shortlist
 
@@ -126,6 +126,8 @@ class Recognizer:
         self._general_sha256: str | None = None
         self._levels: LevelTable | None = None
         self._checks: Checks | None = None
+        self._norms: dict[int, tuple[float, float]] = {}  # person id -> cohort_norm
+        self._cohort: np.ndarray | None = None
         self.unavailable_artifacts = 0  # candidates scored without their (broken) discriminator
         self._stamp = store.models_stamp(self.embedder)
 
@@ -137,6 +139,7 @@ class Recognizer:
         self._general = None
         self._levels = None
         self._checks = None
+        self._norms, self._cohort = {}, None
         self._stamp = self.store.models_stamp(self.embedder)
 
     def refresh_if_changed(self) -> None:
@@ -280,13 +283,18 @@ class Recognizer:
                 self.unavailable_artifacts += 1
         logits = dict(zip(usable, self.personal.score(usable, crop_64).tolist(), strict=True))
         fusion = table.fused_model()
+        norms = self._cohort_norms([c.person_id for c in found], table) if fusion else {}
         out = []
         for c in found:
             personal = logits.get(c.person_id)
             contributions = None
             if fusion is not None and c.real_distances is not None:
                 features = candidate_features(
-                    c.real_distances[None], c.synthetic_distances, personal, table.embedding_platt
+                    c.real_distances[None],
+                    c.synthetic_distances,
+                    personal,
+                    table.embedding_platt,
+                    norms.get(c.person_id),
                 )[0]
                 fused = float(fusion.score(features[None])[0])
                 contributions = fusion.contributions(features)
@@ -367,11 +375,13 @@ class Recognizer:
         going = each(self._gate, going, "quality")
         if going:
             crops = np.stack([state.crop_64 for state in going])
-            lives = self.authenticity(crops)
+            for state, live in zip(going, self.authenticity(crops).tolist(), strict=True):
+                state.live = float(live)
             check = self.checks().synthetic
-            synthetic = check.score(crops).tolist() if check else [None] * len(going)
-            for state, live, syn in zip(going, lives.tolist(), synthetic, strict=True):
-                state.live, state.synthetic = float(live), syn
+            if check is not None:  # every good frame of a burst: scored in one call
+                scores = iter(check.score(np.concatenate([s.good_64 for s in going])).tolist())
+                for state in going:
+                    state.synthetic_frames = [next(scores) for _ in state.good]
         going = each(self._authenticity_stage, going, "authenticity")
         if going:
             vectors = self.pipeline.embed([crop for state in going for crop in state.crops])
@@ -399,27 +409,27 @@ class Recognizer:
             results.append(state.error if state.error is not None else state.out)
         return results
 
+    def _cohort_norms(
+        self, person_ids: list[int], table: LevelTable
+    ) -> dict[int, tuple[float, float]]:
+        """Each person's cohort_norm against the calibration faces the table keeps (none for a
+        table calibrated without a cohort), cached per person until the next refresh."""
+        if self._cohort is None:
+            self._cohort = table.cohort_embeddings()
+            if self._cohort is None:
+                return {}
+        missing = [p for p in person_ids if p not in self._norms]
+        if missing:
+            for p, real in self.store.samples(missing, self.embedder).items():
+                nearest = face_distance(self._cohort, real).min(1)
+                self._norms[p] = cohort_norm(embedding_logit(nearest, table.embedding_platt))
+        return {p: self._norms[p] for p in person_ids if p in self._norms}
+
     def _authenticity_stage(self, state: "_State") -> None:
         checks = self.checks()
         state.out.stages.append(
-            StageResult(
-                "authenticity",
-                state.live >= checks.general_threshold,
-                state.live,
-                checks.general_threshold,
-                checks.general_detail,
-            )
+            _at_least("authenticity", state.live, checks.general_threshold, checks.general_detail)
         )
-        if state.synthetic is not None:
-            state.out.stages.append(
-                StageResult(
-                    "synthetic",
-                    state.synthetic >= checks.synthetic_threshold,
-                    state.synthetic,
-                    checks.synthetic_threshold,
-                    "synthetic-face check (the 64 px crop's spectrum)",
-                )
-            )
 
     def _shortlist_stage(self, state: "_State") -> None:
         vector = state.vectors[state.best]
@@ -429,8 +439,40 @@ class Recognizer:
         state.out.candidates = self.fuse_candidates(state.shortlist, state.crop_64, table)
 
     def _decision_stage(self, state: "_State") -> None:
+        self._synthetic_stage(state)
         self._head_turn(state)
         self._conclude(state.out, state.info, self._spoof(state), state.when)
+
+    def _synthetic_stage(self, state: "_State") -> None:
+        """The synthetic-face check's score: its mean over the burst's frames that passed the
+        quality gate and show the decision face's person (one frame: that frame's). One frame of
+        a person turning at the door may be motion-blurred, and the spectrum reads blur."""
+        if state.synthetic_frames is None:
+            return
+        checks = self.checks()
+        limit = self._same_person_distance()
+        best = state.vectors[state.best]
+        scores = [
+            score
+            for j, score in zip(state.good, state.synthetic_frames, strict=True)
+            if j == state.best or float(np.linalg.norm(state.vectors[j] - best)) <= limit
+        ]
+        state.synthetic = float(np.mean(scores))
+        frames = f"; the mean of {len(scores)} frames" if len(scores) > 1 else ""
+        state.out.stages.append(
+            _at_least(
+                "synthetic",
+                state.synthetic,
+                checks.synthetic_threshold,
+                f"synthetic-face check (the 64 px crop's spectrum{frames})",
+            )
+        )
+
+    def _same_person_distance(self) -> float:
+        return (
+            self.settings.same_person_max_distance
+            or self.pipeline.embedder.same_person_max_distance
+        )
 
     def _spoof(self, state: "_State") -> str | None:
         """Why the face looks like a presentation attack, or None when both checks pass."""
@@ -507,6 +549,15 @@ class Recognizer:
             out.reason = f"the face is {issues[s.best].replace('_', ' ')}; " + _QUALITY_HINT
             return
         s.crop_64 = self.pipeline.align(frames[index], face, 64)
+        s.good = good
+        s.good_64 = np.stack(
+            [
+                s.crop_64
+                if j == s.best
+                else self.pipeline.align(frames[s.faces[j][0]], s.faces[j][1], 64)
+                for j in good
+            ]
+        )
 
     def _head_turn(self, s: "_State") -> None:
         if not (len(s.frames) >= 3 or (s.info is not None and s.info.require_liveness)):
@@ -516,8 +567,7 @@ class Recognizer:
             s.vectors,
             s.vectors[s.best],
             self.settings.liveness_min_yaw_change_deg,
-            self.settings.same_person_max_distance
-            or self.pipeline.embedder.same_person_max_distance,
+            self._same_person_distance(),
         )
         s.out.stages.append(
             StageResult(
@@ -659,9 +709,17 @@ class _State:
     crops: list[np.ndarray] = field(default_factory=list)
     crop_64: np.ndarray | None = None
     live: float = 0.0
-    synthetic: float | None = None  # the synthetic-face check's score, when calibrated
+    good: list[int] = field(default_factory=list)  # faces (indices) that passed the gate
+    good_64: np.ndarray | None = None  # their 64 px crops
+    synthetic_frames: list[float] | None = None  # the check's score of each, when calibrated
+    synthetic: float | None = None  # the synthetic-face check's score of the query
     vectors: np.ndarray | None = None
     shortlist: list[Candidate] = field(default_factory=list)
+
+
+def _at_least(stage: str, score: float, threshold: float, detail: str) -> StageResult:
+    """A check that passes when its score reaches the threshold."""
+    return StageResult(stage, score >= threshold, score, threshold, detail)
 
 
 class _Clock:

@@ -89,6 +89,14 @@ def test_calibration_keeps_the_rejection_budget_and_the_setting_as_a_ceiling():
     alone = calibrate_authenticity(live, None, None, 0.1, 0.99)
     assert alone.synthetic is None and 0.07 <= alone.rejected["general"] <= 0.1
     assert (alone.margin(live, None) < 0).mean() == pytest.approx(alone.rejected["general"])
+    # the enrollment cameras' crops score lower (a video's frames): the threshold keeps within
+    # the share on them too
+    enrolled = synthetic[:40] - 1.5
+    both = calibrate_authenticity(live, synthetic, check, 0.1, 0.99, enrolled_synthetic=enrolled)
+    assert both.synthetic_threshold < found.synthetic_threshold
+    assert (enrolled < both.synthetic_threshold).mean() <= 0.1 * (1 - GENERAL_SHARE)
+    assert both.rejected["synthetic_enrolled"] == (enrolled < both.synthetic_threshold).mean()
+    assert "of 40 enrolled persons' real crops" in both.notes[-1]
     with pytest.raises(ValueError, match="at least 20"):
         calibrate_authenticity(live[:10], synthetic[:10], check, 0.02, 0.4)
     with pytest.raises(ValueError, match=r"\(0, 1\)"):
