@@ -1,10 +1,10 @@
 """The API's request and response bodies (pydantic): what the OpenAPI schema documents, with
 examples. Reports themselves are recognize.report's AccessReport."""
 
-from datetime import datetime, time
-from typing import Literal
+from datetime import UTC, datetime, time
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from facegate.validation import (
     DOOR_NAME_MAX,
@@ -16,6 +16,15 @@ from facegate.validation import (
 from recognize.recognizer import DECISIONS
 
 Decision = Literal[DECISIONS]  # type: ignore[valid-type]
+
+
+def _as_utc(value: datetime) -> datetime:
+    """The store keeps UTC; SQLite hands it back without its zone."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# a stored time in a response: always UTC, written with its zone the same way on every route
+Stamp = Annotated[datetime, AfterValidator(_as_utc)]
 Scope = Literal["admin", "door", "audit"]
 
 
@@ -45,7 +54,7 @@ class PersonOut(BaseModel):
     external_id: str | None = Field(examples=["EMP-0042"])
     status: str = Field(examples=["active"])
     samples: int = Field(description="Stored face embeddings (real and synthetic)")
-    created_at: datetime
+    created_at: Stamp
 
 
 class PersonPage(Page):
@@ -75,8 +84,8 @@ class JobOut(BaseModel):
     person_id: int | None = Field(description="Set once the person is stored")
     error_code: str | None = Field(examples=[None, "insufficient_head_turn"])
     error: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Stamp
+    updated_at: Stamp
     report_url: str | None = Field(description="The enrollment report, once succeeded")
 
 
@@ -109,7 +118,7 @@ class DoorOut(BaseModel):
     require_liveness: bool
     region: list[float] | None
     description: str | None
-    created_at: datetime
+    created_at: Stamp
 
 
 class PolicyIn(BaseModel):
@@ -163,9 +172,9 @@ class KeyOut(BaseModel):
     prefix: str = Field(description="The key's first characters, to tell keys apart")
     scope: Scope
     door: str | None
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
+    created_at: Stamp
+    last_used_at: Stamp | None
+    revoked_at: Stamp | None
 
 
 class KeyCreated(KeyOut):
@@ -204,7 +213,7 @@ class AccessOut(BaseModel):
 
 class EventOut(BaseModel):
     id: int
-    created_at: datetime
+    created_at: Stamp
     door: str | None
     decision: str
     person_id: int | None

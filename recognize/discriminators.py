@@ -5,6 +5,7 @@ run as one grouped convolution: the first layer reads the shared input once with
 output channels, the others use groups=k. On the GPU when present; loaded models stay on the
 device in an LRU cache."""
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from db.artifacts import ArtifactError
 from gan.dcgan import SNConv2d
 from gan.train import to_tensor
 from gan.verifier import CalibratedDiscriminator
@@ -118,6 +120,8 @@ class PersonalDiscriminators:
     load: person id -> the stored personal discriminator's bytes (Store.artifact).
     device: where the models live and run.
     capacity: how many persons' models the cache keeps on the device (about 0.7 MB each).
+    retry_s: a model that failed to load (ArtifactError) is not read again for this long; the
+    same error is raised meanwhile, so a broken file costs one read a period, not one a query.
     """
 
     def __init__(
@@ -125,10 +129,14 @@ class PersonalDiscriminators:
         load: Callable[[int], bytes],
         device: torch.device | str = "cpu",
         capacity: int = 512,
+        retry_s: float = 60.0,
     ):
         self.load = load
         self.device = torch.device(device)
         self.capacity = capacity
+        self.retry_s = retry_s
+        self._broken: dict[int, tuple[float, ArtifactError]] = {}  # person -> (when, why)
+        self.failed_loads = 0  # reads that raised ArtifactError
         self._cache: OrderedDict[int, tuple[CalibratedDiscriminator, FrozenDiscriminator]] = (
             OrderedDict()
         )
@@ -140,7 +148,16 @@ class PersonalDiscriminators:
     def _entry(self, person_id: int) -> tuple[CalibratedDiscriminator, FrozenDiscriminator]:
         entry = self._cache.get(person_id)
         if entry is None:
-            model = CalibratedDiscriminator.from_bytes(self.load(person_id), self.device)
+            broken = self._broken.get(person_id)
+            if broken is not None and time.monotonic() - broken[0] < self.retry_s:
+                raise broken[1]
+            try:
+                model = CalibratedDiscriminator.from_bytes(self.load(person_id), self.device)
+            except ArtifactError as error:
+                self._broken[person_id] = (time.monotonic(), error)
+                self.failed_loads += 1
+                raise
+            self._broken.pop(person_id, None)
             entry = (model, FrozenDiscriminator.of(model))
             self.loads += 1
             self._cache[person_id] = entry
@@ -156,6 +173,7 @@ class PersonalDiscriminators:
     def forget(self, person_id: int) -> None:
         """Drop a person's cached model (after a re-enrollment or a deletion)."""
         self._cache.pop(person_id, None)
+        self._broken.pop(person_id, None)
         self._stacks.clear()
 
     @torch.no_grad()

@@ -389,6 +389,13 @@ def test_scopes_and_doors(store, admin):
         assert client.post("/v1/doors/lobby/access", json=image, headers=officer).status_code == 403
         assert client.get("/v1/keys", headers=admin).json()[0]["name"] == "root"
         assert all("key" not in k for k in client.get("/v1/keys", headers=admin).json())
+        # a time reads the same, zone and all, when created and when read back from the store
+        made = client.post("/v1/keys", json={"name": "k2", "scope": "audit"}, headers=admin)
+        listed = {k["id"]: k for k in client.get("/v1/keys", headers=admin).json()}
+        stamp = made.json()["created_at"]
+        assert stamp.endswith("Z") and listed[made.json()["id"]]["created_at"] == stamp
+        door = client.get("/v1/doors", headers=admin).json()
+        assert all(d["created_at"].endswith("Z") for d in door), door
 
 
 def test_rate_limit_per_key(tmp_path):

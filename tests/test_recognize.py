@@ -314,3 +314,37 @@ def test_the_calibrate_command_stores_a_new_level_table(recognizer, store, data)
     after = store.level_table(store.settings.embedder)
     assert after["id"] > before and "celeba_wild" in after["source"]
     assert after["basis"][0] == "measured" and after["basis"][-1] == "extrapolated"
+
+
+def test_a_broken_personal_discriminator_is_read_once_a_period_not_once_a_query(
+    store, pipeline, real_frames
+):
+    from sqlalchemy import select
+
+    from db.models import ModelArtifact
+
+    with store.sessions() as session:
+        stored = session.scalars(
+            select(ModelArtifact.path).where(
+                ModelArtifact.person_id == store.person_id,
+                ModelArtifact.kind == "personal_discriminator",
+            )
+        ).first()
+    model_file = store.artifacts.final_path(stored)
+    kept = model_file.read_bytes()
+    model_file.unlink()
+    try:
+        fresh = Recognizer(store, pipeline)  # nothing cached
+        for _ in range(3):
+            d = fresh.identify([real_frames[48]], record=False)
+            (top,) = [c for c in d.candidates if c.person_id == store.person_id]
+            assert top.personal_logit is None and "unavailable" in top.unavailable
+        assert fresh.personal.failed_loads == 1 and fresh.unavailable_artifacts == 3
+        fresh.personal.retry_s = 0.0  # the period is over: read again, and fail again
+        fresh.identify([real_frames[48]], record=False)
+        assert fresh.personal.failed_loads == 2
+        model_file.write_bytes(kept)  # the file is back: the next read succeeds
+        d = fresh.identify([real_frames[48]], record=False)
+        assert d.candidates[0].personal_logit is not None and fresh.personal.loads == 1
+    finally:
+        model_file.write_bytes(kept)
