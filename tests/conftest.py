@@ -160,3 +160,18 @@ def read_clip(path: Path, max_frames: int = 10_000) -> tuple[list[np.ndarray], f
     fps = cap.get(cv2.CAP_PROP_FPS)
     cap.release()
     return clip_frames(path, max_frames), fps
+
+
+def artifact_file(store, person_id: int, kind: str) -> Path:
+    """Where the store keeps one of a person's artifacts (to damage or remove it in a test)."""
+    from sqlalchemy import select
+
+    from db.models import ModelArtifact
+
+    with store.sessions() as session:
+        stored = session.scalars(
+            select(ModelArtifact.path).where(
+                ModelArtifact.person_id == person_id, ModelArtifact.kind == kind
+            )
+        ).first()
+    return store.artifacts.final_path(stored)

@@ -22,17 +22,15 @@ import jsonschema
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from api.app import create_app
 from db import Store, upgrade
 from db.engine import make_engine, sqlite_url
-from db.models import ModelArtifact
 from facegate.settings import Settings
 from facegate.urls import SourceUrlRefused, check_source_url
 from facegate.validation import InvalidNameError
 from recognize import Recognizer, report_schema
-from tests.conftest import celeba, read_clip
+from tests.conftest import artifact_file, celeba, read_clip
 from tests.db_writer import person
 from tests.test_images import bomb_jpeg, bomb_png
 
@@ -278,14 +276,7 @@ def test_the_whole_story_over_http(
         assert answered <= {e["id"] for e in logged}
 
         # one person's lost model file closes no door: a restarted service says so and goes on
-        with store.sessions() as session:
-            stored = session.scalars(
-                select(ModelArtifact.path).where(
-                    ModelArtifact.person_id == person_id,
-                    ModelArtifact.kind == "personal_discriminator",
-                )
-            ).first()
-        model_file = store.artifacts.final_path(stored)
+        model_file = artifact_file(store, person_id, "personal_discriminator")
         kept = model_file.read_bytes()
         model_file.unlink()
         try:

@@ -23,7 +23,7 @@ from recognize import PersonalDiscriminators, Recognizer, render_html, report_sc
 from recognize.authenticity import GENERAL_SHARE
 from recognize.levels import LEVELS, level_fmr, level_thresholds
 from recognize.report import build_report
-from tests.conftest import celeba, read_clip
+from tests.conftest import artifact_file, celeba, read_clip
 
 
 @pytest.fixture(scope="module")
@@ -317,20 +317,10 @@ def test_the_calibrate_command_stores_a_new_level_table(recognizer, store, data)
 
 
 def test_a_broken_personal_discriminator_is_read_once_a_period_not_once_a_query(
-    store, pipeline, real_frames
+    recognizer, store, pipeline, real_frames
 ):
-    from sqlalchemy import select
-
-    from db.models import ModelArtifact
-
-    with store.sessions() as session:
-        stored = session.scalars(
-            select(ModelArtifact.path).where(
-                ModelArtifact.person_id == store.person_id,
-                ModelArtifact.kind == "personal_discriminator",
-            )
-        ).first()
-    model_file = store.artifacts.final_path(stored)
+    assert recognizer.levels() is not None  # the store is calibrated (the fixture does it)
+    model_file = artifact_file(store, store.person_id, "personal_discriminator")
     kept = model_file.read_bytes()
     model_file.unlink()
     try:
