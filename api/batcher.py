@@ -113,16 +113,20 @@ class MicroBatcher:
 
     def _take(self) -> list[_Waiting] | None:
         with self._cond:
-            while not self._queue:
-                if self._closed:
-                    return None
-                self._cond.wait()
-            # wait for company only while the oldest query is younger than the window
-            while len(self._queue) < self.max_batch and not self._closed:
-                left = self._queue[0].enqueued + self.window_s - time.monotonic()
-                if left <= 0:
+            while True:
+                while not self._queue:
+                    if self._closed:
+                        return None
+                    self._cond.wait()
+                # wait for company only while the oldest query is younger than the window;
+                # another worker may take the queue meanwhile: then wait for the next one
+                while self._queue and len(self._queue) < self.max_batch and not self._closed:
+                    left = self._queue[0].enqueued + self.window_s - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                if self._queue:
                     break
-                self._cond.wait(left)
             batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
             self._busy += 1
             return batch

@@ -20,6 +20,7 @@ import numpy as np
 from db import Store
 from facegate.errors import FacegateError
 from facegate.settings import Settings, get_settings
+from facegate.urls import without_credentials
 
 log = logging.getLogger("facegate.jobs")
 
@@ -197,17 +198,18 @@ class CeleryJobs:
                 retry=False,
             )
         except Exception as error:  # the broker is down or unreachable
+            where = without_credentials(self.settings.redis_url)
             self.store.update_job(
                 job_id,
                 status="failed",
                 stage="failed",
                 error_code="jobs_unavailable",
-                error=f"the job queue at {self.settings.redis_url} cannot be reached "
-                f"({type(error).__name__}); nothing was stored",
+                error=f"the job queue at {where} cannot be reached ({type(error).__name__}); "
+                "nothing was stored",
             )
             raise JobsUnavailableError(
-                f"the enrollment job queue ({self.settings.redis_url}) cannot be reached: start "
-                "Redis or set FACEGATE_JOBS=inprocess"
+                f"the enrollment job queue ({where}) cannot be reached: start Redis or set "
+                "FACEGATE_JOBS=inprocess"
             ) from error
 
     def sweep(self) -> None:

@@ -126,16 +126,22 @@ CONFIGURATIONS = {
 
 
 def start_server(env: dict, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """`facegate serve` under `env`, once /readyz answers 200 (or 503 after a minute)."""
+    """`facegate serve` under `env`, once /readyz answers 200 (or 503 after a minute). Its log
+    goes to a file in the system's temporary folder (`server.log_path`): a pipe nobody reads
+    fills at 64 KB and then blocks every thread of the server that logs (the stall at SIGTERM
+    in the first faults run, after a full disk's 507s had been logged)."""
     import httpx
 
     port = port or free_port()
-    server = subprocess.Popen(
-        [FACEGATE, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    fd, log_path = tempfile.mkstemp(prefix="facegate-serve-", suffix=".log")
+    with os.fdopen(fd, "wb") as log:
+        server = subprocess.Popen(
+            [FACEGATE, "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    server.log_path = log_path
     base = f"http://127.0.0.1:{port}"
     for _ in range(240):
         try:

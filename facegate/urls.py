@@ -24,6 +24,18 @@ class SourceUrlRefused(FacegateError):
     code = "source_url_refused"
 
 
+def without_credentials(url: str) -> str:
+    """The URL as it may be shown in a message or a log: any user name and password replaced by
+    '***' (a Redis or database URL often carries a password)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return parts._replace(netloc=f"***@{host}").geturl()
+
+
 def _networks(allow: list[str]) -> tuple[list, set[str]]:
     networks, hosts = [], set()
     for entry in allow:

@@ -765,3 +765,23 @@ def test_a_real_uvicorn_process(tmp_path):
     # uvicorn shuts down gracefully, then re-raises the signal it caught
     assert server.returncode in (0, -signal.SIGTERM), output
     assert "Finished server process" in output and "Traceback" not in output
+
+
+def test_an_unreachable_job_queue_is_a_503_that_shows_no_password(tmp_path, real_clip):
+    # nothing listens on port 1: the broker cannot be reached
+    store = new_store(tmp_path, jobs="celery", redis_url="redis://:s3cret@127.0.0.1:1/0")
+    admin = {"X-API-Key": store.create_key("root", "admin")[0]}
+    with TestClient(create_app(store.settings, store)) as client:
+        answer = client.post(
+            "/v1/enrollments",
+            data={"display_name": "Nobody"},
+            files={"video": ("real.mov", real_clip.read_bytes(), "video/webm")},
+            headers=admin,
+        )
+        assert answer.status_code == 503, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "jobs_unavailable" and "FACEGATE_JOBS=inprocess" in error["message"]
+        assert "s3cret" not in answer.text and "***@127.0.0.1:1" in error["message"]
+        jobs = client.get("/v1/enrollments", headers=admin).json()
+        assert "s3cret" not in json.dumps(jobs)
+    assert list(store.uploads_dir.iterdir()) == []  # the clip is not kept for a job never queued

@@ -117,3 +117,20 @@ def test_close_answers_what_is_queued_then_refuses():
     assert future.result(1) == 70
     with pytest.raises(RuntimeError):
         batcher.submit(8)
+
+
+def test_a_worker_waiting_for_company_survives_another_taking_the_queue():
+    # two workers: one waits out the window for company while the other, freed, takes the query
+    # first; the waiting one must go back to waiting, not die (an IndexError killed batcher
+    # threads in the faults benchmark)
+    with batching(max_batch=8, window_s=0.003, max_queue=64, workers=2) as (run, batcher):
+        answered = 0
+        for i in range(300):
+            futures = [batcher.submit(i)]
+            if i % 3 == 0:
+                time.sleep(0.002)
+                futures.append(batcher.submit(i + 1))
+            answered += sum(f.result(5) is not None for f in futures)
+            time.sleep(0.001 * (i % 4))
+        assert all(t.is_alive() for t in batcher._threads)
+        assert answered == 400
