@@ -175,3 +175,13 @@ def artifact_file(store, person_id: int, kind: str) -> Path:
             )
         ).first()
     return store.artifacts.final_path(stored)
+
+
+def upload_clip(client, headers: dict, clip: Path, name: str, content_type: str = "video/webm"):
+    """POST /v1/enrollments with the clip as an upload; the response."""
+    return client.post(
+        "/v1/enrollments",
+        data={"display_name": name},
+        files={"video": (clip.name, clip.read_bytes(), content_type)},
+        headers=headers,
+    )

@@ -30,7 +30,7 @@ from facegate.settings import Settings
 from facegate.urls import SourceUrlRefused, check_source_url
 from facegate.validation import InvalidNameError
 from recognize import Recognizer, report_schema
-from tests.conftest import artifact_file, celeba, read_clip
+from tests.conftest import artifact_file, celeba, read_clip, upload_clip
 from tests.db_writer import person
 from tests.test_images import bomb_jpeg, bomb_png
 
@@ -673,12 +673,7 @@ def test_celery_workers_run_enrollment_jobs_over_redis(tmp_path, redis, real_cli
     )
     try:
         with TestClient(create_app(store.settings, store)) as client:
-            job = client.post(
-                "/v1/enrollments",
-                data={"display_name": "Remote Person"},
-                files={"video": ("real.mov", real_clip.read_bytes(), "video/webm")},
-                headers=admin,
-            ).json()
+            job = upload_clip(client, admin, real_clip, "Remote Person").json()
             seen = set()
             deadline = time.monotonic() + 300
             while job["status"] in ("queued", "running") and time.monotonic() < deadline:
@@ -694,12 +689,7 @@ def test_celery_workers_run_enrollment_jobs_over_redis(tmp_path, redis, real_cli
     # with no worker left, a queued job goes stale and is failed, never left queued forever
     stale = store.settings.model_copy(update={"job_stale_seconds": 0.5})
     with TestClient(create_app(stale, store)) as client:
-        job = client.post(
-            "/v1/enrollments",
-            data={"display_name": "Nobody"},
-            files={"video": ("real.mov", real_clip.read_bytes(), "video/webm")},
-            headers=admin,
-        ).json()
+        job = upload_clip(client, admin, real_clip, "Nobody").json()
         assert job["status"] == "queued"
         time.sleep(1.0)
         job = client.get(f"/v1/enrollments/{job['id']}", headers=admin).json()
@@ -772,12 +762,7 @@ def test_an_unreachable_job_queue_is_a_503_that_shows_no_password(tmp_path, real
     store = new_store(tmp_path, jobs="celery", redis_url="redis://:s3cret@127.0.0.1:1/0")
     admin = {"X-API-Key": store.create_key("root", "admin")[0]}
     with TestClient(create_app(store.settings, store)) as client:
-        answer = client.post(
-            "/v1/enrollments",
-            data={"display_name": "Nobody"},
-            files={"video": ("real.mov", real_clip.read_bytes(), "video/webm")},
-            headers=admin,
-        )
+        answer = upload_clip(client, admin, real_clip, "Nobody")
         assert answer.status_code == 503, answer.text
         error = answer.json()["error"]
         assert error["code"] == "jobs_unavailable" and "FACEGATE_JOBS=inprocess" in error["message"]

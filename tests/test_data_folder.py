@@ -16,6 +16,7 @@ from api.app import create_app
 from db import Store, upgrade
 from db.engine import make_engine, sqlite_url
 from facegate.settings import Settings
+from tests.conftest import upload_clip
 
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
 
@@ -80,12 +81,7 @@ def test_a_full_data_folder_refuses_serve_and_uploads(tmp_path, real_clip):
             serve = run("serve", "--port", "1", data_dir=data)
             assert serve.returncode == 1 and "MB free" in serve.stderr, serve.stderr
             assert "Traceback" not in serve.stderr
-            answer = client.post(
-                "/v1/enrollments",
-                data={"display_name": "x"},
-                files={"video": ("real.mov", real_clip.read_bytes(), "video/quicktime")},
-                headers=admin,
-            )
+            answer = upload_clip(client, admin, real_clip, "x", "video/quicktime")
             assert answer.status_code == 507, answer.text
             assert answer.json()["error"]["code"] == "insufficient_storage"
             assert list((data / "uploads").iterdir()) == [] and store.jobs() == []
