@@ -13,7 +13,7 @@ from facegate.validation import (
     InvalidNameError,
     check_weekdays,
 )
-from recognize.recognizer import DECISIONS
+from recognize.decision import DECISIONS
 
 Decision = Literal[DECISIONS]  # type: ignore[valid-type]
 

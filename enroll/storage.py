@@ -1,21 +1,26 @@
 """Store an enrollment: the person, their selected faces and their personal models, in one
 transaction."""
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from db import ArtifactIn, SampleIn, Store
 from db.artifacts import REAL_CROPS_FORMAT, real_crops_to_bytes
 from enroll.enrollment import EnrollmentResult
 
-if TYPE_CHECKING:
-    from enroll.personal import PersonalModels
+
+class StoredModels(Protocol):
+    """What storing needs of a person's trained models (enroll/personal.py's PersonalModels)."""
+
+    def artifacts(self) -> list[ArtifactIn]: ...
+
+    def synthetic_samples(self) -> list[SampleIn]: ...
 
 
 def save_enrollment(
     store: Store,
     result: EnrollmentResult,
     external_id: str | None = None,
-    models: "PersonalModels | None" = None,
+    models: StoredModels | None = None,
 ) -> int:
     """The new person's id. Samples carry their quality, yaw and frame index; with `models`, the
     generator and personal discriminator are stored with them, and the synthetic samples that

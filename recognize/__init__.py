@@ -4,6 +4,7 @@ One call: `Recognizer(store).identify(frames, door)`."""
 
 from recognize.align import FACE_TEMPLATE, align_face
 from recognize.calibration import FaceSet, calibrate, face_set
+from recognize.decision import DECISIONS, AccessDecision
 from recognize.detect import DetectedFace, FaceDetector
 from recognize.discriminators import PersonalDiscriminators
 from recognize.embed import (
@@ -16,7 +17,7 @@ from recognize.embed import (
 from recognize.levels import LevelTable, level_fmr
 from recognize.pipeline import Face, FacePipeline, face_distance
 from recognize.quality import FaceQuality, estimate_yaw_deg, measure_quality, quality_issue
-from recognize.recognizer import DECISIONS, AccessDecision, Recognizer
+from recognize.recognizer import Recognizer
 from recognize.report import build_report, render_html, report_schema
 from recognize.shortlist import Candidate, shortlist
 

@@ -17,7 +17,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import cv2
 import numpy as np
@@ -29,69 +29,18 @@ from facegate.errors import ConfigurationError
 from facegate.settings import Settings
 from gan.verifier import CalibratedDiscriminator
 from recognize.authenticity import Authenticity, SyntheticCheck
+from recognize.decision import AccessDecision, CandidateScore, StageResult
 from recognize.detect import DetectedFace
 from recognize.discriminators import PersonalDiscriminators
 from recognize.fusion import candidate_features, cohort_norm
 from recognize.levels import LevelTable, embedding_logit, fuse, probability
-from recognize.liveness import HeadTurn, head_turn
+from recognize.liveness import head_turn
 from recognize.pipeline import FacePipeline, face_distance
 from recognize.quality import FaceQuality, measure_quality, quality_issue
+from recognize.report import build_report
 from recognize.shortlist import Candidate, shortlist
 
 QUERY_IMAGE_MAX_SIDE_PX = 640  # the decision frame kept with an event is at most this large
-
-DECISIONS = ("grant", "unknown", "spoof_suspected", "no_face", "poor_quality", "not_authorized")
-
-
-@dataclass
-class StageResult:
-    name: str
-    passed: bool | None  # None: the stage did not decide anything
-    score: float | None = None
-    threshold: float | None = None
-    detail: str = ""
-
-
-@dataclass
-class CandidateScore:
-    person_id: int
-    display_name: str
-    distance: float  # to the person's nearest real sample, in the embedder's metric
-    embedding_logit: float
-    personal_logit: float | None  # None: the person has no personal discriminator
-    fused: float
-    probability: float
-    level: int  # the highest level the fused score passes (0: none)
-    contributions: dict[str, float] | None = None  # each fusion term's share (None: no fusion)
-    unavailable: str | None = None  # why a stored personal discriminator was not used
-
-
-@dataclass
-class AccessDecision:
-    decision: str  # one of DECISIONS
-    reason: str
-    door: str | None
-    required_level: int
-    door_id: int | None = None
-    person_id: int | None = None
-    display_name: str | None = None
-    probability: float | None = None
-    level: int | None = None
-    candidates: list[CandidateScore] = field(default_factory=list)
-    stages: list[StageResult] = field(default_factory=list)
-    quality: FaceQuality | None = None
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    face_crop: np.ndarray | None = None  # the aligned crop the decision was made on
-    frames: int = 0
-    frame_index: int | None = None
-    levels: LevelTable | None = None
-    head_turn: HeadTurn | None = None
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    event_id: int | None = None
-
-    @property
-    def granted(self) -> bool:
-        return self.decision == "grant"
 
 
 class Recognizer:
@@ -639,8 +588,6 @@ class Recognizer:
         )
 
     def _record(self, out: AccessDecision, frames: Sequence[np.ndarray]) -> int:
-        from recognize.report import build_report
-
         return self.store.record_event(
             out.decision,
             out.door_id,

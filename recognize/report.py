@@ -8,7 +8,7 @@ from typing import Literal
 import cv2
 from pydantic import BaseModel, Field
 
-from recognize.recognizer import DECISIONS, AccessDecision
+from recognize.decision import DECISIONS, AccessDecision
 
 SCHEMA_VERSION = "1.2"  # 1.1: the fusion (terms, weights, contributions), calibration notes;
 # 1.2: a candidate's `unavailable` (its stored personal discriminator could not be used)

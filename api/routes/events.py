@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from api import schemas
 from api.deps import MAX_ID, Auditor, EventId, Limit, Offset, Svc
 from api.uploads import ApiError
-from recognize.recognizer import DECISIONS
+from recognize.decision import DECISIONS
 
 
 def _event_out(e, door_names: dict[int, str]) -> schemas.EventOut:
