@@ -19,14 +19,13 @@ from recognize.fusion import (
     ADAPTIVE_TOP,
     PRODUCT_TERMS,
     candidate_features,
-    cohort_norm,
     fit_fusion,
+    person_norm,
 )
 from recognize.levels import (
     DEFAULT_EMBEDDING_PLATT,
     LevelTable,
     calibrate_levels,
-    embedding_logit,
     fit_embedding_platt,
 )
 from recognize.pipeline import FacePipeline, face_distance
@@ -117,6 +116,20 @@ class Trials:
     genuine: np.ndarray  # (G, terms)
     genuine_groups: np.ndarray
     genuine_persons: int  # enrolled persons whose stored crops gave genuine trials
+    # each trial's person's cohort_norm (mean, deviation) against the calibration faces
+    impostor_norm: np.ndarray  # (I, 2)
+    genuine_norm: np.ndarray  # (G, 2)
+
+    def normalised(self) -> tuple[np.ndarray, np.ndarray]:
+        """(impostor, genuine) with the embedding term normalised by each person's cohort, as
+        the recognizer scores a candidate when the table keeps a cohort."""
+        col = PRODUCT_TERMS.index("embedding")
+        out = []
+        for x, norm in ((self.impostor, self.impostor_norm), (self.genuine, self.genuine_norm)):
+            x = x.copy()
+            x[:, col] = (x[:, col] - norm[:, 0]) / norm[:, 1]
+            out.append(x)
+        return out[0], out[1]
 
 
 def held_out(n: int) -> np.ndarray:
@@ -138,13 +151,12 @@ def trials(
     platt: tuple[float, float],
     personal,  # recognize.discriminators.PersonalDiscriminators
     max_persons: int = 200,
-    normalise: bool = True,
 ) -> Trials:
     """Impostor trials: every calibration face against every enrolled person (up to
     max_persons). Genuine trials: each enrolled person's stored real crops that their personal
     discriminator held out of training (every `holdout_every`-th), against the rest of their
-    samples. With `normalise`, each person's embedding term is normalised by the calibration
-    faces as cohort (cohort_norm), as the recognizer does with the stored cohort."""
+    samples. The features are as they are; each trial also carries its person's cohort_norm
+    against the calibration faces (Trials.normalised applies it)."""
     _, person_ids, _ = store.templates(embedder)
     person_ids = [int(p) for p in person_ids[:max_persons]]
     if not person_ids:
@@ -156,6 +168,7 @@ def trials(
     x = to_tensor(faces.crops_64).to(personal.device)
     face_groups = np.array([_group(str(i)) for i in faces.identity])
     impostor, impostor_groups, genuine, genuine_groups = [], [], [], []
+    impostor_norm, genuine_norm = [], []
     persons_with_trials = 0
     for p in person_ids:
         if p not in real:
@@ -165,9 +178,10 @@ def trials(
         own_synthetic = synthetic.get(p)
         syn = face_distance(faces.embeddings, own_synthetic) if own_synthetic is not None else None
         to_real = face_distance(faces.embeddings, real[p])
-        norm = cohort_norm(embedding_logit(to_real.min(1), platt)) if normalise else None
-        impostor.append(candidate_features(to_real, syn, logit, platt, norm))
+        norm = person_norm(to_real, platt)
+        impostor.append(candidate_features(to_real, syn, logit, platt))
         impostor_groups.append(face_groups)
+        impostor_norm.append(np.tile(norm, (len(to_real), 1)))
         if p not in with_crops:
             continue  # enrolled before crops were kept: no genuine trials of theirs
         crops, vectors = real_crops_from_bytes(store.artifact(p, "real_crops"))
@@ -191,17 +205,23 @@ def trials(
                     syn,
                     None if own_logit is None else own_logit[j],
                     platt,
-                    norm,
                 )
             )
         genuine_groups.append(np.full(len(held), _group(f"person {p}")))
+        genuine_norm.append(np.tile(norm, (len(held), 1)))
     terms = len(PRODUCT_TERMS)
+
+    def rows(parts: list[np.ndarray], width: int) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros((0, width))
+
     return Trials(
-        np.concatenate(impostor) if impostor else np.zeros((0, terms)),
+        rows(impostor, terms),
         np.concatenate(impostor_groups) if impostor_groups else np.zeros(0, int),
-        np.concatenate(genuine) if genuine else np.zeros((0, terms)),
+        rows(genuine, terms),
         np.concatenate(genuine_groups) if genuine_groups else np.zeros(0, int),
         persons_with_trials,
+        rows(impostor_norm, 2),
+        rows(genuine_norm, 2),
     )
 
 
@@ -269,19 +289,20 @@ def calibrate(
             f"read their thresholds from, got {len(faces)}; give more identities (or photos)"
         )
     platt, how = embedding_fit(faces, embedder)
-    found = trials(store, embedder, faces, platt, personal, max_persons, normalise=fusion)
+    found = trials(store, embedder, faces, platt, personal, max_persons)
     notes, extra = [], {}
     if not fusion:
         scores = legacy_fused(found.impostor)
         notes.append("no fusion fitted (asked for the sum of the two log-likelihood ratios)")
     elif len(found.genuine) >= MIN_FUSION_GENUINE:
-        features = np.concatenate([found.genuine, found.impostor])
-        labels = np.r_[np.ones(len(found.genuine)), np.zeros(len(found.impostor))]
+        impostor, genuine = found.normalised()
+        features = np.concatenate([genuine, impostor])
+        labels = np.r_[np.ones(len(genuine)), np.zeros(len(impostor))]
         groups = np.concatenate([found.genuine_groups, found.impostor_groups])
         fitted = fit_fusion(features, labels, PRODUCT_TERMS, groups=groups)
         extra["fusion"] = fitted.to_dict()
         extra.update(LevelTable.encode_cohort(faces.embeddings))
-        scores = fitted.score(found.impostor)
+        scores = fitted.score(impostor)
         notes.append(
             f"each person's embedding term is normalised by the {len(faces)} calibration faces "
             f"as cohort (the mean and deviation of its highest {ADAPTIVE_TOP:.0%} of scores)"
@@ -296,7 +317,6 @@ def calibrate(
             + (f"; dropped: {'; '.join(fitted.dropped)}" if fitted.dropped else "")
         )
     else:  # the sum reads the embedding's log-likelihood ratio as it is: no normalisation
-        found = trials(store, embedder, faces, platt, personal, max_persons, normalise=False)
         scores = legacy_fused(found.impostor)
         notes.append(
             f"no fusion fitted: {len(found.genuine)} genuine trials (need {MIN_FUSION_GENUINE}; "

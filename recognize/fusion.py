@@ -38,6 +38,13 @@ def cohort_norm(cohort_scores: np.ndarray, top: float = ADAPTIVE_TOP) -> tuple[f
     return float(high.mean()), float(max(high.std(), 1e-6))
 
 
+def person_norm(cohort_to_real: np.ndarray, platt: tuple[float, float]) -> tuple[float, float]:
+    """One person's cohort_norm from the (C, n) distances of C cohort faces to their n real
+    samples: the cohort's embedding terms (the nearest sample through the logistic fit)."""
+    nearest = np.atleast_2d(np.asarray(cohort_to_real, dtype=np.float64)).min(1)
+    return cohort_norm(platt[0] * nearest + platt[1])
+
+
 def candidate_features(
     real_distances: np.ndarray,
     synthetic_distances: np.ndarray | None,

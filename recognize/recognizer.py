@@ -32,7 +32,7 @@ from recognize.authenticity import Authenticity, SyntheticCheck
 from recognize.decision import AccessDecision, CandidateScore, StageResult
 from recognize.detect import DetectedFace
 from recognize.discriminators import PersonalDiscriminators
-from recognize.fusion import candidate_features, cohort_norm
+from recognize.fusion import candidate_features, person_norm
 from recognize.levels import LevelTable, embedding_logit, fuse, probability
 from recognize.liveness import head_turn
 from recognize.pipeline import FacePipeline, face_distance
@@ -370,8 +370,9 @@ class Recognizer:
         missing = [p for p in person_ids if p not in self._norms]
         if missing:
             for p, real in self.store.samples(missing, self.embedder).items():
-                nearest = face_distance(self._cohort, real).min(1)
-                self._norms[p] = cohort_norm(embedding_logit(nearest, table.embedding_platt))
+                self._norms[p] = person_norm(
+                    face_distance(self._cohort, real), table.embedding_platt
+                )
         return {p: self._norms[p] for p in person_ids if p in self._norms}
 
     def _authenticity_stage(self, state: "_State") -> None:
