@@ -347,14 +347,26 @@ def calibrate(
                 yield from zip(read.frames, read.names, strict=True)
 
         recognizer = Recognizer(store)
-        found = face_set(photos(), recognizer.pipeline)
+        found = face_set(photos(), recognizer.pipeline, gate=recognizer.quality_gate).usable()
         table = recognizer.calibrate(found, str(faces))
     except ValueError as error:
         _fail(FacegateError(str(error)), as_json)
     except FacegateError as error:
         _fail(error, as_json)
-    obj = {"ok": True, "impostor_trials": table.impostor_trials, "levels": table.rows()}
-    _emit(obj, as_json, format_levels(table.rows(), table.source, table.impostor_trials))
+    obj = {
+        "ok": True,
+        "faces": len(found),
+        "poor_quality": found.poor_quality,
+        "impostor_trials": table.impostor_trials,
+        "levels": table.rows(),
+    }
+    refused = sum(found.poor_quality.values())
+    text = f"{len(found)} faces calibrate" + (
+        f"; {refused} left out by the quality gate {found.poor_quality}" if refused else ""
+    )
+    _emit(
+        obj, as_json, text + "\n" + format_levels(table.rows(), table.source, table.impostor_trials)
+    )
 
 
 @app.command()

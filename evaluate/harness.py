@@ -53,6 +53,7 @@ from recognize.authenticity import Authenticity, calibrate_authenticity, fit_syn
 from recognize.calibration import FaceSet, face_set, held_out
 from recognize.fusion import PRODUCT_TERMS, Fusion, candidate_features, cohort_norm, fit_fusion
 from recognize.levels import DEFAULT_EMBEDDING_PLATT, embedding_logit
+from recognize.quality import door_gate
 
 SYSTEMS = ("a", "b", "c", "d")
 SYSTEM_NAMES = {
@@ -150,21 +151,36 @@ class Evaluation:
         self.pipeline = FacePipeline(settings)
         self.platt = DEFAULT_EMBEDDING_PLATT[settings.embedder]
         self.persons: list[Person] = []
-        self.acquisition = {"attempts": 0, "failures": 0}
+        self.acquisition = {"attempts": 0, "failures": 0, "poor_quality": {}}
+        self.gate = door_gate(settings)
         self.enrolment = {"attempts": 0, "failures": 0, "reasons": []}
         self.seconds: dict[str, float] = {}
 
     # --- faces ---------------------------------------------------------------------------------
 
-    def _faces(self, frames: list[np.ndarray], label: str, keep: bool = False) -> FaceSet | None:
-        self.acquisition["attempts"] += len(frames)
+    def _faces(
+        self, frames: list[np.ndarray], label: str, keep: bool = False, attack: bool = False
+    ) -> FaceSet | None:
+        """The faces the door's quality gate lets through to the models, as the product judges
+        them; the others failed to acquire. Attack presentations keep every face found, each
+        with the quality test it fails (the door refuses those before any model)."""
+        frames_in = ((f, label) for f in frames)
         try:
-            found = face_set(((f, label) for f in frames), self.pipeline, keep_embedder_crops=keep)
+            found = face_set(frames_in, self.pipeline, keep_embedder_crops=keep, gate=self.gate)
         except ValueError:  # no face in any of them
-            self.acquisition["failures"] += len(frames)
-            return None
-        self.acquisition["failures"] += found.photos - len(found)
-        return found
+            found = None
+        if attack:
+            return found
+        self.acquisition["attempts"] += len(frames)
+        usable = None
+        if found is not None:
+            counts = self.acquisition["poor_quality"]
+            for issue in found.issues[found.issues != ""]:
+                counts[issue] = counts.get(issue, 0) + 1
+            if (found.issues == "").any():
+                usable = found.usable()
+        self.acquisition["failures"] += len(frames) - (len(usable) if usable is not None else 0)
+        return usable
 
     def _probes(self, found: FaceSet | None, owner: int) -> Probes:
         if found is None:
@@ -258,7 +274,7 @@ class Evaluation:
                 # replaying their face is in view
                 live = self._faces(frames[0:20], "live")
                 mated.append(self._probes(live, len(self.persons) - 1))
-                replay = self._faces(frames[40:95], "replay")
+                replay = self._faces(frames[40:95], "replay", attack=True)
         self.seconds["enrollment"] = round(time.perf_counter() - started, 1)
         if not self.persons:
             raise ValueError("no identity could be enrolled; nothing to evaluate")
@@ -319,6 +335,7 @@ class Evaluation:
             "fte": _rate(self.enrolment["failures"], self.enrolment["attempts"]),
             "fte_reasons": self.enrolment["reasons"],
             "fta": _rate(self.acquisition["failures"], self.acquisition["attempts"]),
+            "fta_poor_quality": self.acquisition["poor_quality"],
         }
         results["demographics"] = (
             "none: neither glint_celebs nor celeba_wild (labels.csv holds only the CelebA "
@@ -558,25 +575,36 @@ class Evaluation:
                 simulate_attacks(probes.crops[mated], kind, seed=self.config.seed),
                 probes.owner[mated],
             )
+        refused = {}  # per attack kind: presentations the door's quality gate refuses
         if replay is not None:
             sets["replay_real"] = Probes(
                 replay.embeddings, replay.crops_64, np.full(len(replay), len(self.persons) - 1)
             )
+            refused["replay_real"] = replay.issues != ""
         features = self.features(probes, fold=probes.fold)
         margin = self.gate_margin(features, probes.fold)
         bona_fide = margin[mated]
-        out = {"iapmr": {}, "presentations": {}}
+        out = {"iapmr": {}, "presentations": {}, "refused_at_capture": {}}
         pad_scores = {}
         for kind, attack in sets.items():
             scores = self.score(attack)
             targeted = np.arange(len(attack.owner))
+            # the door answers poor_quality to a refused face before any system scores it
+            passed = ~refused.get(kind, np.zeros(len(attack.owner), bool))
             out["presentations"][kind] = len(attack.owner)
+            out["refused_at_capture"][kind] = int((~passed).sum())
             out["iapmr"][kind] = {
-                s: float((scores[s][targeted, attack.owner] >= thresholds[s]).mean())
+                s: float(((scores[s][targeted, attack.owner] >= thresholds[s]) & passed).mean())
                 for s in SYSTEMS
             }
             pad_scores[kind] = scores["gate"]
+        # the checks alone, then with the door's quality gate in front of them
         pad = presentation_attack_rates(bona_fide, pad_scores, 0.0)
+        gated = {k: np.where(refused[k], -np.inf, pad_scores[k]) for k in refused}
+        if gated:
+            pad["apcer_with_quality_gate"] = presentation_attack_rates(bona_fide, gated, 0.0)[
+                "apcer"
+            ]
         pad["threshold"] = "each fold's calibrated checks"
         pad["gates"] = [g.to_dict() | {"synthetic": None} for g in self.gates]
         # bona fide captures from cameras the models never saw: the never-enrolled faces, each

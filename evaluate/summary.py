@@ -88,7 +88,13 @@ def markdown(r: dict) -> str:
     lines += [
         "",
         f"Presentation attacks: IAPMR (attacks accepted as their target person at each system's "
-        f"FMR = {OPERATING_FMR:g} threshold), with the attack presentations per type:",
+        f"FMR = {OPERATING_FMR:g} threshold), with the attack presentations per type; a "
+        "presentation the door's quality gate refuses is accepted by no system ("
+        + (
+            ", ".join(f"{k}: {n} refused" for k, n in pa.get("refused_at_capture", {}).items())
+            or "none refused"
+        )
+        + "):",
         "",
         "| system | " + " | ".join(f"{k} ({pa['presentations'][k]})" for k in kinds) + " |",
         "| --- | " + " | ".join("---" for _ in kinds) + " |",
@@ -106,7 +112,12 @@ def markdown(r: dict) -> str:
         f"persons' probes, {pad['bpcer_unseen_cameras']['rate']:.3f} of "
         f"{pad['bpcer_unseen_cameras']['bona_fide']} never-enrolled faces; APCER "
         + ", ".join(f"{k} {x['apcer']:.3f} ({x['presentations']})" for k, x in pad["apcer"].items())
-        + f"; worst type {pad['apcer_max']:.3f}. Thresholds per fold: "
+        + f"; worst type {pad['apcer_max']:.3f}"
+        + "".join(
+            f"; {k} with the door's quality gate in front {x['apcer']:.3f}"
+            for k, x in pad.get("apcer_with_quality_gate", {}).items()
+        )
+        + ". Thresholds per fold: "
         + "; ".join(
             f"P(live) >= {g['general_threshold']:.3g}, synthetic-face check >= "
             f"{g['synthetic_threshold']:.3g}"
@@ -155,7 +166,8 @@ def markdown(r: dict) -> str:
         "",
         f"Failure to enrol: {f['fte']['failures']} of {f['fte']['attempts']}"
         + (f" ({'; '.join(f['fte_reasons'])})" if f["fte_reasons"] else "")
-        + f". Failure to acquire (no face found): {f['fta']['failures']} of "
+        + f". Failure to acquire (no face found, or the face refused by the door's quality "
+        f"gate: {f.get('fta_poor_quality') or 'none'}): {f['fta']['failures']} of "
         f"{f['fta']['attempts']} images ({f['fta']['rate']:.3f}).",
         "",
         f"Demographic breakdown: {r['demographics']}.",

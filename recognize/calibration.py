@@ -4,13 +4,14 @@ those impostor trials (recognize/levels.py). The result is stored; the report sh
 
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from db import Store
 from db.artifacts import real_crops_from_bytes
+from facegate.settings import Settings
 from gan.stored import StoredGenerator
 from gan.train import to_tensor
 from gan.verifier import VerifierConfig
@@ -29,6 +30,7 @@ from recognize.levels import (
     fit_embedding_platt,
 )
 from recognize.pipeline import FacePipeline, face_distance
+from recognize.quality import quality_issue
 
 MIN_GENUINE_PAIRS = 20  # fewer same-identity pairs than this: the embedder's default fit is used
 MIN_FUSION_GENUINE = 10  # fewer genuine trials than this (one clip gives 10): no fusion is fitted
@@ -44,9 +46,37 @@ class FaceSet:
     identity: np.ndarray  # (N,) labels (str)
     photos: int  # photos read, with or without a face
     crops_embedder: np.ndarray | None = None  # (N, px, px, 3) what was embedded, when kept
+    # (N,) the first quality test each face fails at a door ("" when it passes or no gate was given)
+    issues: np.ndarray | None = None
+    # faces left out by `usable`, by the first quality test they failed
+    poor_quality: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.identity)
+
+    def usable(self) -> "FaceSet":
+        """The faces that pass the quality gate: a door answers poor_quality to the others before
+        any model judges them, so they neither calibrate nor probe the models."""
+        if self.issues is None:
+            return self
+        keep = self.issues == ""
+        refused: dict[str, int] = {}
+        for issue in self.issues[~keep]:
+            refused[str(issue)] = refused.get(str(issue), 0) + 1
+        if not keep.any():
+            raise ValueError(
+                f"no usable face in {self.photos} photos: all {len(self)} faces found were "
+                f"refused by the quality gate {refused}"
+            )
+        return FaceSet(
+            self.embeddings[keep],
+            self.crops_64[keep],
+            self.identity[keep],
+            self.photos,
+            None if self.crops_embedder is None else self.crops_embedder[keep],
+            self.issues[keep],
+            refused,
+        )
 
 
 def face_set(
@@ -54,9 +84,12 @@ def face_set(
     pipeline: FacePipeline,
     batch: int = 16,
     keep_embedder_crops: bool = False,
+    gate: Settings | None = None,
 ) -> FaceSet:
-    """`photos` are (RGB image, identity label) pairs; photos without a face are left out."""
-    vectors, crops, labels, seen, embedded = [], [], [], 0, []
+    """`photos` are (RGB image, identity label) pairs; photos without a face are left out. With a
+    `gate` (a door's quality settings, recognize/quality.py door_gate) each face carries the
+    first quality test it fails; `FaceSet.usable` leaves those out."""
+    vectors, crops, labels, seen, embedded, issues = [], [], [], 0, [], []
     chunk: list[tuple[np.ndarray, str]] = []
 
     def flush() -> None:
@@ -66,6 +99,7 @@ def face_set(
                 vectors.append(found[0].embedding)
                 crops.append(pipeline.align(image, found[0].detection, 64))
                 labels.append(label)
+                issues.append(quality_issue(found[0].quality, gate) or "" if gate else "")
                 if keep_embedder_crops:
                     embedded.append(found[0].crop)
         chunk.clear()
@@ -80,7 +114,8 @@ def face_set(
     if not labels:
         raise ValueError(f"no face found in {seen} calibration photos")
     kept = np.stack(embedded) if keep_embedder_crops else None
-    return FaceSet(np.stack(vectors), np.stack(crops), np.array(labels), seen, kept)
+    marked = np.array(issues, dtype=object) if gate else None
+    return FaceSet(np.stack(vectors), np.stack(crops), np.array(labels), seen, kept, marked)
 
 
 def pair_distances(faces: FaceSet) -> tuple[np.ndarray, np.ndarray]:

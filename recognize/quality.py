@@ -85,6 +85,11 @@ def _visible_share(m: np.ndarray, shape: tuple[int, int]) -> float:
     return float(inside.mean())
 
 
+def door_gate(settings: Settings) -> Settings:
+    """The quality settings a door judges faces by: enrollment's, with the door's smallest face."""
+    return settings.model_copy(update={"min_face_px": settings.recognize_min_face_px})
+
+
 def quality_issue(q: FaceQuality, settings: Settings) -> str | None:
     """The first quality test a face fails ('low_confidence', 'too_small', 'cut_off', 'too_dark',
     'too_bright', 'blurred'), or None when it passes them all."""

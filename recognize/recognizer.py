@@ -36,7 +36,7 @@ from recognize.fusion import candidate_features, person_norm
 from recognize.levels import LevelTable, embedding_logit, fuse, probability
 from recognize.liveness import head_turn
 from recognize.pipeline import FacePipeline, face_distance
-from recognize.quality import FaceQuality, measure_quality, quality_issue
+from recognize.quality import FaceQuality, door_gate, measure_quality, quality_issue
 from recognize.report import build_report
 from recognize.shortlist import Candidate, shortlist
 
@@ -68,9 +68,8 @@ class Recognizer:
             self.device,
             self.settings.personal_cache_size,
         )
-        self._quality_gate = self.settings.model_copy(
-            update={"min_face_px": self.settings.recognize_min_face_px}
-        )
+        # the quality settings a door's faces are judged by (calibration faces too)
+        self.quality_gate = door_gate(self.settings)
         self._general: CalibratedDiscriminator | None = None
         self._general_sha256: str | None = None
         self._levels: LevelTable | None = None
@@ -199,7 +198,7 @@ class Recognizer:
         return max(found, key=lambda f: f.size_px, default=None)
 
     def quality_issue(self, quality: FaceQuality) -> str | None:
-        return quality_issue(quality, self._quality_gate)
+        return quality_issue(quality, self.quality_gate)
 
     @torch.no_grad()
     def authenticity(self, crops_64: np.ndarray) -> np.ndarray:

@@ -131,8 +131,9 @@ def calibration_faces(data, pipeline):
     """Faces of celeba_wild identities 40-79, never enrolled: the impostor trials that calibrate
     the security levels (the strangers the tests probe are identities 0-29)."""
     from recognize import face_set
+    from recognize.quality import door_gate
 
-    return face_set(celeba(data, 40, 40), pipeline)
+    return face_set(celeba(data, 40, 40), pipeline, gate=door_gate(pipeline.settings)).usable()
 
 
 def read_rgb(path: Path) -> np.ndarray:
