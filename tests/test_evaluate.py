@@ -62,7 +62,7 @@ def test_the_counts_follow_from_the_data(run):
     assert d["enrolled"] == ["Barack Obama", "Daniel Radcliffe"]
     # 40 photos each, 10 enrolled: 30 probes each, less any photo without a face
     mated, non_mated = d["mated_probes"], d["non_mated_probes"]
-    assert 55 <= mated <= 60 and non_mated >= 80
+    assert 50 <= mated <= 60 and non_mated >= 75
     for s in SYSTEMS:
         v = results["verification"][s]
         assert v["genuine"] == mated
@@ -80,6 +80,17 @@ def test_the_counts_follow_from_the_data(run):
     assert f["fte"]["attempts"] == 2 and f["fte"]["failures"] == 0
     assert f["fta"]["attempts"] == 2 * 30 + 2 * 40 + 15  # every probe image tried once
     assert f["fta"]["failures"] == f["fta"]["attempts"] - mated - non_mated
+    # a face the door's quality gate refuses failed to acquire; so did a photo without one
+    refused = sum(f["fta_poor_quality"].values())
+    assert set(f["fta_poor_quality"]) <= {
+        "blurred",
+        "too_bright",
+        "too_dark",
+        "too_small",
+        "cut_off",
+        "low_confidence",
+    }
+    assert 0 < refused <= f["fta"]["failures"]
 
 
 def test_metrics_over_a_hand_made_score_matrix():

@@ -190,3 +190,30 @@ def test_a_face_cut_by_the_frame_edge_is_flagged(data, pipeline):
     assert quality.visible_share < 0.9
     assert quality_issue(quality, Settings(_env_file=None)) == "cut_off"
     assert measure_quality(image, face).visible_share == 1.0
+
+
+def test_faces_the_door_would_refuse_are_marked_and_left_out(data, pipeline):
+    """fake.mp4: the person live in the room (frames 10-19), then only a phone replaying them
+    (40-94). The door's quality gate refuses the replayed faces; `usable` keeps the live ones."""
+    from enroll.sources import clip_frames
+    from recognize.calibration import face_set
+    from recognize.quality import door_gate
+
+    frames = clip_frames(data / "liveness_replay_pyimagesearch" / "fake.mp4", 95)
+    gate = door_gate(pipeline.settings)
+    labelled = [(f, "live") for f in frames[10:20]] + [(f, "replay") for f in frames[40:95]]
+    found = face_set(labelled, pipeline, gate=gate)
+    assert found.photos == 65 and len(found) >= 60
+    live = found.identity == "live"
+    assert live.sum() == 10 and (found.issues[live] == "").all()
+    assert (found.issues[~live] != "").all()  # every replayed face: blurred or low confidence
+    usable = found.usable()
+    assert list(usable.identity) == ["live"] * 10
+    assert sum(usable.poor_quality.values()) == len(found) - 10
+    assert set(usable.poor_quality) <= {"blurred", "low_confidence"}
+    # without a gate nothing is marked or left out
+    ungated = face_set(labelled[:12], pipeline)
+    assert ungated.issues is None and ungated.usable() is ungated
+    replay_only = face_set(labelled[10:], pipeline, gate=gate)
+    with pytest.raises(ValueError, match="refused by the quality gate"):
+        replay_only.usable()
