@@ -17,6 +17,7 @@ from api import schemas
 from api.batcher import MicroBatcher
 from api.jobs import make_jobs
 from api.metrics import ServiceMetrics
+from api.mqtt import MqttPublisher
 from api.uploads import ApiError
 from api.webhooks import WebhookSender
 from db import KeyInfo, Store
@@ -102,9 +103,11 @@ class Service:
         self._building = threading.Lock()
         self.recognizer = None  # worker 0's; each further decision worker has its own
         self._recognizers: dict[int, object] = {}
-        self.jobs = make_jobs(self.store, settings, pipeline)
         self.webhooks = WebhookSender(settings)
-        self.metrics = ServiceMetrics(self.webhooks)
+        self.mqtt = MqttPublisher(settings)
+        self.mqtt.start()  # connects in the background: a broker that is down is retried
+        self.jobs = make_jobs(self.store, settings, pipeline, events=self.mqtt.job_event)
+        self.metrics = ServiceMetrics(self.webhooks, self.mqtt)
         # door queries, gathered into batched passes on one thread: the only caller of the models
         self.batcher = MicroBatcher(
             self._decide_batch,
@@ -152,6 +155,7 @@ class Service:
         self.batcher.close()
         self.jobs.close()
         self.webhooks.close()
+        self.mqtt.close()
 
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")

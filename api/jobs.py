@@ -11,6 +11,7 @@
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,6 +31,8 @@ class JobsUnavailableError(FacegateError):
 
 
 # Share of the job's progress bar each stage ends at (reading and detection come first).
+# what an enrollment job event says (MQTT): the row's changes, less the report and the grid
+JOB_EVENT_FIELDS = ("status", "stage", "progress", "person_id", "error_code", "error")
 STAGE_END = {
     "reading the clip": 0.15,
     "personal GAN": 0.5,
@@ -59,8 +62,8 @@ def sample_grid(samples: np.ndarray, columns: int = 8) -> bytes:
 class _Heartbeat:
     """Training progress into the job row, at most once a second (also the job's heartbeat)."""
 
-    def __init__(self, store: Store, job_id: str):
-        self.store, self.job_id, self.last = store, job_id, 0.0
+    def __init__(self, update: Callable[..., None]):
+        self.update, self.last = update, 0.0
         self.starts = dict(zip(STAGE_END, [0.0, *list(STAGE_END.values())[:-1]], strict=True))
 
     def __call__(self, stage: str, done: int, total: int) -> None:
@@ -70,7 +73,7 @@ class _Heartbeat:
         self.last = now
         start, end = self.starts.get(stage, 0.0), STAGE_END.get(stage, 0.98)
         share = start + (end - start) * done / max(total, 1)
-        self.store.update_job(self.job_id, stage=stage, progress=round(share, 3))
+        self.update(stage=stage, progress=round(share, 3))
 
 
 def run_enrollment_job(
@@ -81,9 +84,11 @@ def run_enrollment_job(
     source: dict,
     external_id: str | None = None,
     pipeline=None,
+    events: Callable[[dict], None] | None = None,
 ) -> None:
     """Enroll `name` from `source` ({"video": path, "upload": bool} or {"url": stream}) and
-    record the outcome in the job row; never raises for a bad clip (the job says what was wrong)."""
+    record the outcome in the job row; never raises for a bad clip (the job says what was wrong).
+    Each change of the row is also given to `events` (MQTT), without the report and the grid."""
     from enroll import enroll
     from enroll.personal import store_enrollment
     from facegate.urls import checked_source_url
@@ -91,8 +96,15 @@ def run_enrollment_job(
     from recognize import FacePipeline
 
     upload = Path(source["video"]) if source.get("upload") else None
+
+    def update(**fields) -> None:
+        store.update_job(job_id, **fields)
+        if events is not None:
+            said = {k: v for k, v in fields.items() if k in JOB_EVENT_FIELDS}
+            events({"type": "enrollment_job", "job_id": job_id, "display_name": name, **said})
+
     try:
-        store.update_job(job_id, status="running", stage="reading the clip", progress=0.01)
+        update(status="running", stage="reading the clip", progress=0.01)
         url = source.get("url")
         if url:  # checked again here: the address may have changed, and redirects are followed
             url = checked_source_url(url, settings.source_url_allow.split(","))
@@ -100,9 +112,9 @@ def run_enrollment_job(
         result = enroll(
             name, video=source.get("video"), url=url, settings=settings, pipeline=pipeline
         )
-        store.update_job(job_id, stage="personal GAN", progress=STAGE_END["reading the clip"])
+        update(stage="personal GAN", progress=STAGE_END["reading the clip"])
         person_id, models = store_enrollment(
-            store, result, pipeline, settings, external_id, progress=_Heartbeat(store, job_id)
+            store, result, pipeline, settings, external_id, progress=_Heartbeat(update)
         )
         generator = StoredGenerator.from_bytes(store.artifact(person_id, "generator"))
         report = {
@@ -111,8 +123,7 @@ def run_enrollment_job(
             "models": models,
             "frames": [r.as_dict() for r in result.frames],
         }
-        store.update_job(
-            job_id,
+        update(
             status="succeeded",
             stage="done",
             progress=1.0,
@@ -121,13 +132,10 @@ def run_enrollment_job(
             sample_grid=sample_grid(generator.samples(32, seed=7)),
         )
     except FacegateError as error:
-        store.update_job(
-            job_id, status="failed", stage="failed", error_code=error.code, error=error.message
-        )
+        update(status="failed", stage="failed", error_code=error.code, error=error.message)
     except Exception as error:  # the job row must never be left running
         log.exception("enrollment job %s failed", job_id)
-        store.update_job(
-            job_id,
+        update(
             status="failed",
             stage="failed",
             error_code="internal_error",
@@ -152,8 +160,9 @@ def _plain(value):
 class InProcessJobs:
     """One worker thread in this process; unfinished jobs of an earlier process are failed."""
 
-    def __init__(self, store: Store, settings: Settings, pipeline=None):
+    def __init__(self, store: Store, settings: Settings, pipeline=None, events=None):
         self.store, self.settings, self.pipeline = store, settings, pipeline
+        self.events = events
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facegate-enroll")
         failed = store.fail_jobs(RESTART_REASON)
         if failed:
@@ -173,6 +182,7 @@ class InProcessJobs:
             source,
             external_id,
             self.pipeline,
+            self.events,
         )
 
     def sweep(self) -> None:
@@ -238,20 +248,27 @@ def make_celery(broker: str):
 
     @app.task(name="facegate.enroll")
     def enroll_task(job_id: str, name: str, source: dict, external_id: str | None) -> None:
+        from api.mqtt import MqttPublisher
+
         settings = get_settings()
         store = Store(settings)
+        mqtt = MqttPublisher(settings)  # the worker publishes its jobs' events itself
         try:
-            run_enrollment_job(store, settings, job_id, name, source, external_id)
+            events = mqtt.job_event if mqtt.enabled else None
+            run_enrollment_job(store, settings, job_id, name, source, external_id, events=events)
         finally:
+            mqtt.close(timeout=5.0)
             store.close()
 
     return app
 
 
-def make_jobs(store: Store, settings: Settings, pipeline=None):
+def make_jobs(store: Store, settings: Settings, pipeline=None, events=None):
+    """The job runner the settings name; `events` (in-process jobs) hears every job change. A
+    Celery worker publishes its jobs' events to the MQTT broker itself."""
     if settings.jobs == "celery":
         return CeleryJobs(store, settings)
-    return InProcessJobs(store, settings, pipeline)
+    return InProcessJobs(store, settings, pipeline, events)
 
 
 def __getattr__(name: str):

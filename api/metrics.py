@@ -14,7 +14,7 @@ LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 1
 
 
 class ServiceMetrics:
-    def __init__(self, webhooks=None):
+    def __init__(self, webhooks=None, mqtt=None):
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "facegate_http_requests",
@@ -81,6 +81,15 @@ class ServiceMetrics:
                 registry=self.registry,
             )
             failed.set_function(lambda: webhooks.failed)
+        if mqtt is not None and mqtt.enabled:
+            for name, help_text, read in (
+                ("published", "Events the MQTT broker acknowledged since the start", "published"),
+                ("dropped", "Events dropped because the MQTT queue was full", "dropped"),
+                ("queued", "Events waiting for the MQTT broker", "queued"),
+                ("connected", "1 while connected to the MQTT broker", "connected"),
+            ):
+                gauge = Gauge(f"facegate_mqtt_{name}", help_text, registry=self.registry)
+                gauge.set_function(lambda read=read: float(getattr(mqtt, read)))
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

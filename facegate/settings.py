@@ -289,6 +289,23 @@ class Settings(BaseSettings):
         5, description="Deliveries tried per event (backoff 0.5 s, doubling) before giving up."
     )
     webhook_timeout_s: float = Field(5.0, description="Timeout of one webhook delivery.")
+    mqtt_url: str | None = Field(
+        None,
+        description="MQTT broker every access event and enrollment job event is published to: "
+        "mqtt://[user:password@]host[:1883] or mqtts:// for TLS (None: no MQTT).",
+    )
+    mqtt_topic_prefix: str = Field(
+        "facegate",
+        pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+        description="First topic levels: <prefix>/<door>/access, <prefix>/<door>/state "
+        "(retained), <prefix>/enrollment, <prefix>/availability.",
+    )
+    mqtt_queue_max: int = Field(
+        10_000,
+        ge=1,
+        description="Events held in memory while the broker is away; beyond it new events are "
+        "counted as dropped and logged (a decision never waits for the broker).",
+    )
 
 
 @lru_cache

@@ -186,3 +186,24 @@ def upload_clip(client, headers: dict, clip: Path, name: str, content_type: str 
         files={"video": (clip.name, clip.read_bytes(), content_type)},
         headers=headers,
     )
+
+
+@pytest.fixture
+def mqtt_broker(tmp_path):
+    """A real Mosquitto broker of the test's own (tests/mqtt_support.py), stopped afterwards."""
+    from tests.mqtt_support import Broker
+
+    broker = Broker(tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def mqtt_bus(mqtt_broker):
+    """A subscriber to everything facegate publishes on `mqtt_broker`, as Home Assistant would."""
+    from tests.mqtt_support import Subscriber
+
+    bus = Subscriber(mqtt_broker.port, "facegate/#", "home-assistant")
+    yield bus
+    bus.close()

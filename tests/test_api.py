@@ -113,7 +113,7 @@ def webhook_server():
 
 
 def test_the_whole_story_over_http(
-    tmp_path, pipeline, data, real_clip, calibration_faces, webhook_server
+    tmp_path, pipeline, data, real_clip, calibration_faces, webhook_server, mqtt_broker, mqtt_bus
 ):
     store = new_store(
         tmp_path,
@@ -122,7 +122,9 @@ def test_the_whole_story_over_http(
         general_steps=120,
         webhook_url=webhook_server,
         webhook_secret="s3cret",
+        mqtt_url=mqtt_broker.url,
     )
+    bus = mqtt_bus
     admin = {"X-API-Key": store.create_key("root", "admin")[0]}
     app = create_app(store.settings, store, pipeline)
     with TestClient(app) as client:
@@ -243,6 +245,21 @@ def test_the_whole_story_over_http(
             assert hmac.compare_digest(headers["X-Facegate-Signature"], "sha256=" + mac)
         sent = [json.loads(body) for _, body in Receiver.received]
         assert [s["event_id"] for s in sent] == [q["event_id"] for q in queries]
+        # and the MQTT broker, in order, as the door's decisions; the last one as its state
+        assert service.mqtt.flush(30) and service.mqtt.dropped == 0
+        access = lambda m: [t for t, _, _ in m if t == "facegate/lobby/access"]  # noqa: E731
+        assert bus.wait_for(lambda m: len(access(m)) >= len(queries), 30)
+        published = bus.events("lobby/access")
+        assert published == sent  # the webhook's JSON, event for event
+        state = [json.loads(p) for t, p, _ in bus.messages if t == "facegate/lobby/state"]
+        assert state[-1]["event_id"] == queries[-1]["event_id"]
+        jobs = bus.events("/enrollment")
+        ours = [j for j in jobs if j["job_id"] == job_id]
+        assert ours[0]["status"] == "running" and ours[-1]["status"] == "succeeded"
+        assert ours[-1]["person_id"] == person_id and ours[-1]["progress"] == 1.0
+        assert [j["progress"] for j in ours] == sorted(j["progress"] for j in ours)
+        assert all(j["display_name"] != "Twin" for j in jobs)  # refused: no job ran
+        assert ("facegate/availability", "online") in [(t, p) for t, p, _ in bus.messages]
 
         # door queries arriving together are decided in one batched pass, each its own answer
         burst = [jpeg(frames[i]) for i in (1, 4, 7, 10, 13, 16)]

@@ -120,13 +120,13 @@ async def access(door: DoorName, request: Request, key: DoorCaller, svc: Svc) ->
         report_url=f"/v1/events/{decision.event_id}/report",
         report_html_url=f"/v1/events/{decision.event_id}/report.html",
     )
-    svc.webhooks.send(
-        {
-            "type": "access_event",
-            "created_at": decision.created_at.isoformat(),
-            **out.model_dump(mode="json"),
-        }
-    )
+    event = {
+        "type": "access_event",
+        "created_at": decision.created_at.isoformat(),
+        **out.model_dump(mode="json"),
+    }
+    svc.webhooks.send(event)
+    svc.mqtt.access_event(door, event)
     return out
 
 
