@@ -399,12 +399,23 @@ def doors_add(
         bool, typer.Option("--liveness", help="Require a head-turn burst at this door.")
     ] = False,
     description: Annotated[str | None, typer.Option("--description")] = None,
+    webhook_url: Annotated[
+        str | None, typer.Option("--webhook-url", help="The door's own webhook receiver.")
+    ] = None,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-secret",
+            envvar="FACEGATE_DOOR_WEBHOOK_SECRET",
+            help="Signs the door's deliveries (16-200 characters); or the environment variable.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a door."""
     store = _open_store(as_json)
     try:
-        door = store.add_door(name, level, liveness, None, description)
+        door = store.add_door(name, level, liveness, None, description, webhook_url, webhook_secret)
     except FacegateError as error:
         _fail(error, as_json)
     _emit(

@@ -103,7 +103,8 @@ class Service:
         self._building = threading.Lock()
         self.recognizer = None  # worker 0's; each further decision worker has its own
         self._recognizers: dict[int, object] = {}
-        self.webhooks = WebhookSender(settings)
+        self.webhooks = WebhookSender(settings, self.store)
+        self.webhooks.start()  # deliveries an earlier process left in the outbox go out now
         self.mqtt = MqttPublisher(settings)
         self.mqtt.start()  # connects in the background: a broker that is down is retried
         self.jobs = make_jobs(self.store, settings, pipeline, events=self.mqtt.job_event)

@@ -81,6 +81,12 @@ class ServiceMetrics:
                 registry=self.registry,
             )
             failed.set_function(lambda: webhooks.failed)
+            pending = Gauge(
+                "facegate_webhooks_pending",
+                "Webhook deliveries waiting in the outbox",
+                registry=self.registry,
+            )
+            pending.set_function(lambda: webhooks.pending)
         if mqtt is not None and mqtt.enabled:
             for name, help_text, read in (
                 ("published", "Events the MQTT broker acknowledged since the start", "published"),

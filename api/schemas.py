@@ -109,6 +109,25 @@ class DoorIn(BaseModel):
         None, description="x0, y0, x1, y1 as shares of the frame: where the person stands"
     )
     description: str | None = Field(None, max_length=500)
+    webhook_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="The door's own webhook receiver, besides the service's (http or https)",
+        examples=["https://nvr.example/hooks/lobby"],
+    )
+    webhook_secret: str | None = Field(
+        None,
+        min_length=16,
+        max_length=200,
+        description="Signs the door's deliveries (X-Facegate-Signature); required with the URL, "
+        "never shown again",
+    )
+
+
+class DoorWebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=2000, examples=["https://nvr.example/hooks/lobby"])
+    secret: str = Field(min_length=16, max_length=200)
 
 
 class DoorOut(BaseModel):
@@ -118,6 +137,7 @@ class DoorOut(BaseModel):
     require_liveness: bool
     region: list[float] | None
     description: str | None
+    webhook_url: str | None = Field(description="The door's own webhook receiver, if any")
     created_at: Stamp
 
 

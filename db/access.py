@@ -1,8 +1,10 @@
 """Doors, who may pass them and when, the access events (the audit trail) and the security-level
 calibration: the part of the store that recognition reads and writes. Mixed into `Store`."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
+from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,6 +54,21 @@ def _check_region(region: tuple[float, ...] | None) -> list[float] | None:
     return values
 
 
+def _check_webhook(url: str | None, secret: str | None) -> None:
+    if url is None and secret is None:
+        return
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
+        raise InvalidDoorError(
+            f"a door's webhook URL is http(s)://host/path, at most 2000 characters; got {url!r}"
+        )
+    if not secret or not 16 <= len(secret) <= 200:
+        raise InvalidDoorError(
+            "a door's webhook needs its own secret of 16-200 characters: receivers check "
+            "X-Facegate-Signature with it"
+        )
+
+
 class AccessRecords:
     """Doors, policies, events and level tables; `sessions` is the store's sessionmaker."""
 
@@ -66,8 +83,11 @@ class AccessRecords:
         require_liveness: bool = False,
         region: tuple[float, float, float, float] | None = None,
         description: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> DoorInfo:
         check_door_name(name)
+        _check_webhook(webhook_url, webhook_secret)
         if not 1 <= required_level <= 10:
             raise InvalidDoorError(f"a door's required level is 1-10, got {required_level}")
         with self.sessions.begin() as session:
@@ -79,10 +99,22 @@ class AccessRecords:
                 require_liveness=require_liveness,
                 region=_check_region(region),
                 description=description,
+                webhook_url=webhook_url,
+                webhook_secret=webhook_secret,
             )
             session.add(door)
             session.flush()
             return _door_info(door)
+
+    def set_door_webhook(self, name: str, url: str | None, secret: str | None) -> None:
+        """The door's own webhook receiver and secret (None, None: none); deliveries already in
+        the outbox keep the receiver they were written for."""
+        _check_webhook(url, secret)
+        with self.sessions.begin() as session:
+            door = session.scalars(select(Door).where(Door.name == name)).first()
+            if door is None:
+                raise DoorNotFoundError(f"no door named {name!r}")
+            door.webhook_url, door.webhook_secret = url, secret
 
     def door(self, name: str) -> DoorInfo:
         with self.sessions() as session:
@@ -147,7 +179,10 @@ class AccessRecords:
         report: dict,
         latency_ms: dict,
         query_image: bytes | None = None,
+        webhook_body: Callable[[int], dict] | None = None,
     ) -> int:
+        """The event's id. With `webhook_body` (event id -> the webhook's JSON), its webhook
+        deliveries go into the outbox in the same transaction (db/outbox.py)."""
         with self.sessions.begin() as session:
             event = AccessEvent(
                 decision=decision,
@@ -161,6 +196,9 @@ class AccessRecords:
             )
             session.add(event)
             session.flush()
+            if webhook_body is not None:
+                event_id = event.id
+                self.queue_deliveries(session, event_id, door_id, lambda: webhook_body(event_id))
             return event.id
 
     def event(self, event_id: int) -> AccessEvent:

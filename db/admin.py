@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.access import DoorNotFoundError, InvalidDoorError, _aware
+from db.engine import detached
 from db.models import (
     AccessEvent,
     AccessPolicy,
@@ -287,10 +288,7 @@ class AdminRecords:
     # --- doors and policies ------------------------------------------------------------------
 
     def doors(self) -> list[Door]:
-        with self.sessions() as session:
-            doors = list(session.scalars(select(Door).order_by(Door.id)))
-            session.expunge_all()
-            return doors
+        return detached(self.sessions, select(Door).order_by(Door.id))
 
     def delete_door(self, name: str) -> None:
         """Remove a door with its policies and keys; its past events keep their record."""
@@ -306,10 +304,7 @@ class AdminRecords:
         query = select(AccessPolicy).order_by(AccessPolicy.id)
         if door_id is not None:
             query = query.where(AccessPolicy.door_id == door_id)
-        with self.sessions() as session:
-            rows = list(session.scalars(query))
-            session.expunge_all()
-            return rows
+        return detached(self.sessions, query)
 
     def delete_policy(self, policy_id: int) -> None:
         with self.sessions.begin() as session:

@@ -32,3 +32,11 @@ def make_engine(url: str) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def detached(sessions: sessionmaker[Session], query) -> list:
+    """The rows `query` selects, detached from their session (readable after it closes)."""
+    with sessions() as session:
+        rows = list(session.scalars(query))
+        session.expunge_all()
+        return rows

@@ -152,6 +152,9 @@ class Door(Base):
     # where the door's camera sees the person to decide on: x0, y0, x1, y1 as shares of the frame
     region: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the door's own webhook receiver (besides the service's), and the secret that signs for it
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_secret: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (CheckConstraint("required_level between 1 and 10", name="door_level"),)
 
@@ -234,6 +237,34 @@ class AccessEvent(Base):
 
 
 Index("ix_access_events_decision_time", AccessEvent.decision, AccessEvent.created_at)
+
+
+class WebhookDelivery(Base):
+    """The outbox: one webhook delivery of one access event to one receiver, written in the
+    event's own transaction and kept until it is delivered or given up on, so a restart loses
+    none. `door_id` set: the door's receiver and secret (removed with the door); unset: the
+    service's (FACEGATE_WEBHOOK_URL)."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("access_events.id", ondelete="CASCADE"), index=True
+    )
+    door_id: Mapped[int | None] = mapped_column(ForeignKey("doors.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # when it may next be tried; a sender claims a delivery by moving this forward
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("state in ('pending', 'delivered', 'failed')", name="delivery_state"),
+        Index("ix_webhook_deliveries_state_id", "state", "id"),
+    )
 
 
 class LevelCalibration(Base):

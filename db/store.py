@@ -35,6 +35,7 @@ from db.models import (
     StoreState,
     utcnow,
 )
+from db.outbox import WebhookOutbox
 from db.schema import require_current
 from facegate.errors import FacegateError
 from facegate.settings import Settings
@@ -118,7 +119,7 @@ def _no_fault(_step: str) -> None:
     pass
 
 
-class Store(AccessRecords, AdminRecords):
+class Store(AccessRecords, AdminRecords, WebhookOutbox):
     """Keywords:
     settings: facegate settings (database URL, data folder, index choices).
     url: a database URL that overrides the settings.

@@ -62,3 +62,25 @@ class AccessDecision:
     @property
     def granted(self) -> bool:
         return self.decision == "grant"
+
+    def event(self, event_id: int) -> dict:
+        """The access event as the API answers it and as webhooks and MQTT publish it."""
+        person = None
+        if self.person_id is not None:
+            person = {"id": self.person_id, "display_name": self.display_name}
+        return {
+            "type": "access_event",
+            "created_at": self.created_at.isoformat(),
+            "event_id": event_id,
+            "door": self.door,
+            "decision": self.decision,
+            "granted": self.granted,
+            "reason": self.reason,
+            "person": person,
+            "level": self.level,
+            "required_level": self.required_level,
+            "probability": self.probability,
+            "latency_ms": self.latency_ms,
+            "report_url": f"/v1/events/{event_id}/report",
+            "report_html_url": f"/v1/events/{event_id}/report.html",
+        }

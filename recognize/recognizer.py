@@ -597,6 +597,7 @@ class Recognizer:
             build_report(out),
             out.latency_ms,
             self._query_image(frames, out),
+            webhook_body=out.event if out.door is not None else None,
         )
 
     def _query_image(self, frames: Sequence[np.ndarray], out: AccessDecision) -> bytes | None:

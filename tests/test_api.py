@@ -406,6 +406,46 @@ def test_scopes_and_doors(store, admin):
         assert all(d["created_at"].endswith("Z") for d in door), door
 
 
+def test_a_door_names_its_own_webhook_and_never_shows_the_secret(store, admin):
+    secret = "gate-secret-0123456789"
+    with TestClient(create_app(store.settings, store)) as client:
+        made = client.post(
+            "/v1/doors",
+            json={
+                "name": "gate",
+                "webhook_url": "https://nvr.example/hook",
+                "webhook_secret": secret,
+            },
+            headers=admin,
+        )
+        assert made.status_code == 201 and made.json()["webhook_url"] == "https://nvr.example/hook"
+        no_secret = client.post(
+            "/v1/doors", json={"name": "gate2", "webhook_url": "https://nvr/h"}, headers=admin
+        )
+        assert no_secret.status_code == 422 and "own secret" in no_secret.text
+        assert client.get("/v1/doors/gate2", headers=admin).status_code == 404  # nothing made
+        moved = client.put(
+            "/v1/doors/gate/webhook",
+            json={"url": "http://10.0.0.5:8123/api/webhook/gate", "secret": secret},
+            headers=admin,
+        )
+        assert moved.json()["webhook_url"] == "http://10.0.0.5:8123/api/webhook/gate"
+        bad = client.put(
+            "/v1/doors/gate/webhook", json={"url": "ftp://x/y", "secret": secret}, headers=admin
+        )
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_door"
+        missing = client.put(
+            "/v1/doors/nowhere/webhook",
+            json={"url": "https://x/y", "secret": secret},
+            headers=admin,
+        )
+        assert missing.status_code == 404
+        cleared = client.delete("/v1/doors/gate/webhook", headers=admin)
+        assert cleared.status_code == 200 and cleared.json()["webhook_url"] is None
+        listed = client.get("/v1/doors", headers=admin).text
+        assert secret not in listed and secret not in made.text
+
+
 def test_rate_limit_per_key(tmp_path):
     store = new_store(tmp_path, rate_limit_per_minute=60)  # bursts of 6
     admin = {"X-API-Key": store.create_key("root", "admin")[0]}

@@ -102,32 +102,13 @@ async def access(door: DoorName, request: Request, key: DoorCaller, svc: Svc) ->
     frames = await _access_frames(request, svc.settings)
     decision = await _decide(svc, frames, door)
     svc.metrics.decision(decision.decision, decision.latency_ms.get("total", 0.0) / 1000)
-    out = schemas.AccessOut(
-        event_id=decision.event_id,
-        door=door,
-        decision=decision.decision,
-        granted=decision.granted,
-        reason=decision.reason,
-        person=(
-            schemas.PersonRef(id=decision.person_id, display_name=decision.display_name)
-            if decision.person_id is not None
-            else None
-        ),
-        level=decision.level,
-        required_level=decision.required_level,
-        probability=decision.probability,
-        latency_ms=decision.latency_ms,
-        report_url=f"/v1/events/{decision.event_id}/report",
-        report_html_url=f"/v1/events/{decision.event_id}/report.html",
-    )
-    event = {
-        "type": "access_event",
-        "created_at": decision.created_at.isoformat(),
-        **out.model_dump(mode="json"),
-    }
-    svc.webhooks.send(event)
+    event = decision.event(decision.event_id)
+    # its webhook deliveries were written with the event (the outbox): wake the sender for them
+    svc.webhooks.notify()
     svc.mqtt.access_event(door, event)
-    return out
+    return schemas.AccessOut.model_validate(
+        {k: v for k, v in event.items() if k not in ("type", "created_at")}
+    )
 
 
 def _busy(code: str, message: str, wait_s: float) -> ApiError:

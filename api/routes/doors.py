@@ -17,6 +17,7 @@ def _door_out(door: Door) -> schemas.DoorOut:
         require_liveness=door.require_liveness,
         region=door.region,
         description=door.description,
+        webhook_url=door.webhook_url,
         created_at=door.created_at,
     )
 
@@ -63,7 +64,13 @@ def create_door(body: schemas.DoorIn, _key: Admin, svc: Svc) -> schemas.DoorOut:
     if any(d.name == body.name for d in svc.store.doors()):
         raise ApiError(409, "door_exists", f"a door named {body.name!r} exists already")
     svc.store.add_door(
-        body.name, body.required_level, body.require_liveness, body.region, body.description
+        body.name,
+        body.required_level,
+        body.require_liveness,
+        body.region,
+        body.description,
+        body.webhook_url,
+        body.webhook_secret,
     )
     return _door_out(_door_row(svc, body.name))
 
@@ -86,6 +93,20 @@ def get_door(door: DoorName, _key: Admin, svc: Svc) -> schemas.DoorOut:
 def delete_door(door: DoorName, _key: Admin, svc: Svc) -> schemas.Deleted:
     svc.store.delete_door(door)
     return schemas.Deleted(deleted=door)
+
+
+@router.put("/v1/doors/{door}/webhook", tags=["doors"], summary="Set the door's own webhook")
+def set_door_webhook(
+    door: DoorName, body: schemas.DoorWebhookIn, _key: Admin, svc: Svc
+) -> schemas.DoorOut:
+    svc.store.set_door_webhook(door, body.url, body.secret)
+    return _door_out(_door_row(svc, door))
+
+
+@router.delete("/v1/doors/{door}/webhook", tags=["doors"], summary="Remove the door's webhook")
+def delete_door_webhook(door: DoorName, _key: Admin, svc: Svc) -> schemas.DoorOut:
+    svc.store.set_door_webhook(door, None, None)
+    return _door_out(_door_row(svc, door))
 
 
 @router.post(
