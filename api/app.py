@@ -17,8 +17,9 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.console import routes as console
 from api.deps import ERROR_RESPONSES, Service, error_response, log, status_for
-from api.routes import access, doors, enrollments, events, health, persons
+from api.routes import access, doors, enrollments, evaluation, events, health, persons
 from api.uploads import ApiError
 from db import Store
 from facegate.errors import FacegateError
@@ -100,8 +101,10 @@ def create_app(
     app.state.service = None
     app.add_middleware(BodyLimit, settings=settings)
     _handlers(app)
-    for module in (health, persons, enrollments, doors, access, events):
+    for module in (health, persons, enrollments, doors, access, events, evaluation):
         app.include_router(module.router)
+    app.include_router(console.router)
+    app.mount("/console/static", console.static, name="console-static")
     return app
 
 

@@ -2,13 +2,14 @@
 events, report, db, and the end-to-end demo."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from api.render import format_decision, format_enrollment, format_levels
+from api.render import EVAL_FILES, format_decision, format_enrollment, format_levels
 from facegate.errors import FacegateError, NotBuiltYetError
 from facegate.settings import get_settings
 
@@ -606,7 +607,14 @@ def evaluate_command(
     data: Annotated[
         Path, typer.Option("--data", help="The labelled face data (../shared/data's layout).")
     ],
-    out: Annotated[Path, typer.Option("--out", help="Folder for results.json, plots, summary.md.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for results.json, plots, summary.md (default: <data dir>/eval, which "
+            "the console shows; elsewhere, a copy goes there too).",
+        ),
+    ] = None,
     identities: Annotated[
         int, typer.Option("--identities", help="glint_celebs identities enrolled from photos.")
     ] = 6,
@@ -644,8 +652,15 @@ def evaluate_command(
         state=save_state,
     )
     say = (lambda _: None) if as_json else typer.echo
+    settings = get_settings()
+    shown = Path(settings.data_dir) / "eval"
+    out = out or shown
     try:
-        results = run_evaluation(config, get_settings(), out, say)
+        results = run_evaluation(config, settings, out, say)
+        if out.resolve() != shown.resolve():  # the console shows the last evaluation
+            shown.mkdir(parents=True, exist_ok=True)
+            for name in EVAL_FILES:
+                shutil.copyfile(out / name, shown / name)
     except ValueError as error:
         _fail(FacegateError(str(error)), as_json)
     except FacegateError as error:

@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api import schemas
 from api.batcher import MicroBatcher
+from api.console.sessions import COOKIE, CSRF_HEADER, ConsoleSessions
 from api.jobs import make_jobs
 from api.metrics import ServiceMetrics
 from api.mqtt import MqttPublisher
@@ -76,10 +77,10 @@ class RateLimiter:
     def __init__(self, per_minute: int):
         self.rate = per_minute / 60.0
         self.capacity = max(1.0, per_minute / 10.0)
-        self.buckets: dict[int, tuple[float, float]] = {}
+        self.buckets: dict[int | str, tuple[float, float]] = {}
         self.lock = threading.Lock()
 
-    def take(self, key_id: int) -> float:
+    def take(self, key_id: int | str) -> float:
         """0 when allowed; otherwise the seconds until a token is free."""
         now = time.monotonic()
         with self.lock:
@@ -124,6 +125,8 @@ class Service:
             lambda: sum(r.unavailable_artifacts for r in list(self._recognizers.values()))
         )
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.console = ConsoleSessions(settings.console_session_hours)
+        self.sign_in_limiter = RateLimiter(30)  # console sign-in attempts per client address
         self.uploads = FilePath(settings.data_dir) / "uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
 
@@ -186,6 +189,15 @@ def authorize(*scopes: str):
     ) -> KeyInfo:
         svc = service(request)
         secret = header or (token.credentials if token else None)
+        if not secret:  # a console session: the browser holds a token, the server the key
+            secret = svc.console.key(request.cookies.get(COOKIE))
+            unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
+            if secret and unsafe and request.headers.get(CSRF_HEADER) != "1":
+                raise ApiError(
+                    403,
+                    "console_header_missing",
+                    f"a console request that changes something carries {CSRF_HEADER}: 1",
+                )
         if not secret:
             raise ApiError(
                 401, "missing_api_key", "send an API key in X-API-Key or Authorization: Bearer"

@@ -98,6 +98,10 @@ def format_decision(report: dict, event_id: int | None, html_path=None) -> str:
     return "\n".join(lines)
 
 
+# what `facegate eval` writes and the console shows (GET /v1/evaluation), under <data dir>/eval
+EVAL_FILES = ("summary.md", "results.json", "det.png", "adversarial.png")
+
+
 def format_levels(rows: list[dict], source: str, trials: int) -> str:
     """The security-level table."""
     lines = [f"security levels from {trials} impostor trials ({source})"]

@@ -248,6 +248,29 @@ class EventPage(Page):
     items: list[EventOut]
 
 
+class LevelRow(BaseModel):
+    level: int
+    target_fmr: float
+    threshold: float
+    probability: float
+    estimated_fmr: float
+    basis: str
+
+
+class LevelsOut(BaseModel):
+    source: str
+    impostor_trials: int
+    created_at: Stamp
+    rows: list[LevelRow]
+
+
+class EvaluationOut(BaseModel):
+    created_at: Stamp
+    summary_markdown: str
+    seconds: float | None
+    det_url: str
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded", "not_ready"]
     checks: dict[str, str] = Field(default_factory=dict)

@@ -289,6 +289,9 @@ class Settings(BaseSettings):
         5, description="Deliveries tried per event (backoff 0.5 s, doubling) before giving up."
     )
     webhook_timeout_s: float = Field(5.0, description="Timeout of one webhook delivery.")
+    console_session_hours: float = Field(
+        8.0, gt=0, le=24 * 30, description="A console sign-in lasts this long."
+    )
     mqtt_url: str | None = Field(
         None,
         description="MQTT broker every access event and enrollment job event is published to: "

@@ -446,6 +446,25 @@ def test_a_door_names_its_own_webhook_and_never_shows_the_secret(store, admin):
         assert secret not in listed and secret not in made.text
 
 
+def test_the_last_evaluation_and_the_level_table_are_served_to_auditors(store, admin, data):
+    officer = {"X-API-Key": store.create_key("officer", "audit")[0]}
+    with TestClient(create_app(store.settings, store)) as client:
+        for path in ("/v1/levels", "/v1/evaluation", "/v1/evaluation/det.png"):
+            missing = client.get(path, headers=officer)
+            assert missing.status_code == 404, path
+            assert "facegate " in missing.json()["error"]["message"]  # the command to run
+        shown = store.settings.data_dir / "eval"
+        shown.mkdir()
+        (shown / "summary.md").write_text("# facegate eval\n| system | FNMR |\n")
+        (shown / "results.json").write_text(json.dumps({"seconds": {"total": 984.2}}))
+        png = (data / "face_recognition_examples" / "obama.jpg").read_bytes()  # any bytes
+        (shown / "det.png").write_bytes(png)
+        got = client.get("/v1/evaluation", headers=officer).json()
+        assert got["summary_markdown"].startswith("# facegate eval") and got["seconds"] == 984.2
+        plot = client.get(got["det_url"], headers=officer)
+        assert plot.headers["content-type"] == "image/png" and plot.content == png
+
+
 def test_rate_limit_per_key(tmp_path):
     store = new_store(tmp_path, rate_limit_per_minute=60)  # bursts of 6
     admin = {"X-API-Key": store.create_key("root", "admin")[0]}
