@@ -100,7 +100,9 @@ def main() -> None:
             for frame in read_photos(f).frames:
                 yield frame, f.name
 
-    faces = face_set(photos(), recognizer.pipeline)
+    # as `facegate calibrate`: faces the door's quality gate would refuse are left out
+    faces = face_set(photos(), recognizer.pipeline, gate=recognizer.quality_gate).usable()
+    out["calibration_faces"] = {"used": len(faces), "poor_quality": faces.poor_quality}
     for name, fusion in (("before_sum_of_llrs", False), ("fusion", True)):
         t0 = time.perf_counter()
         table = recognizer.calibrate(faces, f"celeba_wild 0-{len(calibration) - 1}", fusion=fusion)
