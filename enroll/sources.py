@@ -157,6 +157,7 @@ def _sample(
     if not fps or fps <= 0 or fps > 240:
         fps = 30.0  # unknown rate: treat as a common camera rate
     declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if declared_check else 0
+    last_s = 0.0
     step_s = 1.0 / sample_fps
     out = SampledFrames(source, kind, [], [], [], 0, 0.0)
     next_t = 0.0
@@ -166,6 +167,8 @@ def _sample(
             break
         if not cap.grab():
             break
+        if not live:  # the decoded frame's own time stamp (variable-rate files: browsers' WebM)
+            last_s = max(last_s, cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
         # A stream's own clock when it has one (RTSP, a file behind a URL); a camera's is often
         # 0, so fall back to wall time; a file counts frames at its declared rate.
         stream_t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if live else 0.0
@@ -183,14 +186,20 @@ def _sample(
             out.times_s.append(t)
             next_t += step_s
     out.duration_s = (
-        max(out.times_s[-1] + 1.0 / fps, 0.0) if live and out.times_s else out.frames_read / fps
+        max(out.times_s[-1] + 1.0 / fps, 0.0)
+        if live and out.times_s
+        else max(out.frames_read / fps, last_s + 1.0 / fps if last_s else 0.0)
     )
     if out.frames_read == 0:
         if declared_check:
             raise TruncatedVideoError(f"{source} opened but not one frame could be decoded")
         raise CameraUnavailableError(f"{kind} {source} opened but delivered no frames")
     expected = min(declared, int(max_seconds * fps))
-    if declared_check and declared > 1 and out.frames_read < _MIN_DECODED_SHARE * expected:
+    # a variable-rate file (a browser's MediaRecorder WebM) holds fewer frames than its duration
+    # times its nominal rate: it is truncated only when its time stamps also stop short
+    reached = out.duration_s >= _MIN_DECODED_SHARE * min(declared / fps, max_seconds)
+    short = out.frames_read < _MIN_DECODED_SHARE * expected
+    if declared_check and declared > 1 and short and not reached:
         raise TruncatedVideoError(
             f"{source} is truncated or damaged: its header promises {declared} frames but decoding "
             f"stopped after {out.frames_read} ({out.duration_s:.1f} s); record or copy it again"

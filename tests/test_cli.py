@@ -10,6 +10,8 @@ import cv2
 import pytest
 import skimage.data
 
+from db.schema import head_revision
+
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
 SUBCOMMANDS = [
     "init",
@@ -73,7 +75,7 @@ def test_init_creates_the_data_folder_and_schema_named_in_the_environment(tmp_pa
     result = run("init", "--json", cwd=tmp_path, env={"FACEGATE_DATA_DIR": str(target)})
     assert result.returncode == 0
     obj = json.loads(result.stdout)
-    assert obj["data_dir"] == str(target) and obj["schema"] == "0004"
+    assert obj["data_dir"] == str(target) and obj["schema"] == head_revision()
     assert (target / "facegate.db").is_file()
 
 

@@ -89,6 +89,69 @@ class Server:
         self.thread.join(timeout=30)
 
 
+VARIABLE_RATE_RECORDING = """
+async () => {
+  // 6 s of a canvas recorded by MediaRecorder, frames at 30 per second, then 4, then 30 again:
+  // what a loaded computer's camera recording looks like to the server
+  const canvas = document.createElement("canvas");
+  canvas.width = 320; canvas.height = 240;
+  const g = canvas.getContext("2d");
+  const track = canvas.captureStream(0).getVideoTracks()[0];
+  const recorder = new MediaRecorder(new MediaStream([track]), {mimeType: "video/webm"});
+  const parts = [];
+  recorder.ondataavailable = (e) => parts.push(e.data);
+  const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+  recorder.start();
+  const t0 = performance.now();
+  let frames = 0;
+  while (performance.now() - t0 < 6000) {
+    const t = performance.now() - t0;
+    g.fillStyle = `rgb(${(frames * 7) % 255}, 90, 90)`;
+    g.fillRect(0, 0, 320, 240);
+    track.requestFrame();
+    frames++;
+    await new Promise((r) => setTimeout(r, t > 2000 && t < 4500 ? 250 : 33));
+  }
+  recorder.stop();
+  await stopped;
+  const bytes = new Uint8Array(await new Blob(parts).arrayBuffer());
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return [btoa(text), frames];
+}
+"""
+
+
+def test_a_browsers_variable_rate_recording_is_read_whole_not_refused(tmp_path, browser):
+    """A WebM from MediaRecorder declares more frames (duration x nominal rate) than it holds when
+    the recording computer was busy; its time stamps say it is whole (the console's camera
+    enrollment was refused as truncated before this)."""
+    import base64
+
+    import cv2 as cv
+
+    from enroll.sources import read_video
+    from facegate.errors import TruncatedVideoError
+
+    page = browser.new_page()
+    try:
+        page.goto("about:blank")
+        data, drawn = page.evaluate(VARIABLE_RATE_RECORDING)
+    finally:
+        page.close()
+    clip = tmp_path / "camera.webm"
+    clip.write_bytes(base64.b64decode(data))
+    declared = cv.VideoCapture(str(clip)).get(cv.CAP_PROP_FRAME_COUNT)
+    read = read_video(clip, sample_fps=5, max_seconds=20)
+    assert read.frames_read < 0.9 * declared  # what used to be called truncated
+    assert abs(read.frames_read - drawn) <= 2 and 5.5 <= read.duration_s <= 6.5
+    # a recording cut short is still refused
+    cut = tmp_path / "cut.webm"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    with pytest.raises(TruncatedVideoError, match="truncated or damaged: its header promises"):
+        read_video(cut, sample_fps=5, max_seconds=20)
+
+
 def test_the_console_in_a_real_browser(
     tmp_path, browser, pipeline, data, real_clip, calibration_faces
 ):
