@@ -15,8 +15,6 @@ from db.engine import detached
 from db.models import Door, WebhookDelivery, utcnow
 from facegate.settings import Settings
 
-SCAN_ROWS = 1000  # pending deliveries looked at per claim (the oldest)
-
 
 @dataclass(frozen=True)
 class Delivery:
@@ -55,16 +53,20 @@ class WebhookOutbox:
         (another sender skips it meanwhile; a sender that dies leaves it to be tried again)."""
         now = utcnow()
         with self.sessions() as session:
+            # each receiver's oldest pending delivery: one receiver's backlog never hides another's
+            oldest_ids = (
+                select(func.min(WebhookDelivery.id))
+                .where(WebhookDelivery.state == "pending")
+                .group_by(WebhookDelivery.url)
+            )
             rows = session.execute(
                 select(WebhookDelivery, Door.webhook_secret)
                 .outerjoin(Door, Door.id == WebhookDelivery.door_id)
-                .where(WebhookDelivery.state == "pending")
+                .where(WebhookDelivery.id.in_(oldest_ids))
                 .order_by(WebhookDelivery.id)
-                .limit(SCAN_ROWS)
             ).all()
-            oldest: dict[str, tuple[WebhookDelivery, str | None]] = {}
-            for row, secret in rows:
-                oldest.setdefault(row.url, (row, secret))
+            session.expunge_all()
+        oldest = {row.url: (row, secret) for row, secret in rows}
         claimed = []
         for row, door_secret in oldest.values():
             if _aware(row.next_attempt_at) > now:

@@ -195,3 +195,30 @@ def test_a_door_webhook_needs_an_http_url_and_its_own_secret(tmp_path, url, secr
         assert store.doors() == []  # nothing half made
     finally:
         store.close()
+
+
+def test_one_receivers_backlog_never_hides_another_receivers_deliveries(tmp_path):
+    store = open_store(
+        tmp_path, webhook_url="http://127.0.0.1:9/dead", webhook_secret=SERVICE_SECRET
+    )
+    try:
+        from db.models import WebhookDelivery
+
+        (event,) = record(store, None, 1)
+        with store.sessions.begin() as session:  # a dead receiver's long backlog
+            session.add_all(
+                WebhookDelivery(event_id=event, url="http://127.0.0.1:9/dead", body="{}")
+                for _ in range(1500)
+            )
+        door = store.add_door(
+            "gate", webhook_url="http://127.0.0.1:9/gate", webhook_secret=DOOR_SECRET
+        )
+        (later,) = record(store, door.id, 1)
+        claimed = store.claim_deliveries(lease_s=60)
+        assert {(d.url, d.event_id, d.attempt) for d in claimed} == {
+            ("http://127.0.0.1:9/dead", event, 1),
+            ("http://127.0.0.1:9/gate", later, 1),
+        }
+        assert store.claim_deliveries(lease_s=60) == []  # both leased: nothing due
+    finally:
+        store.close()
