@@ -9,7 +9,8 @@ Prints numbers; asserts nothing.
     .venv/bin/python benchmarks/personal_gan.py [--gan-steps N] [--persons clip,ben_afflek]
         [--device cpu|cuda] [--batched P --batched-steps S]
 
-Persons: `clip` is the turning-head clip real.mov; other names are photo folders of
+Persons: `clip` is the turning-head clip real.mov; `glint:N` the N-th glint_celebs identity
+enrolled from its first --photos photos (the issue-14 measure: 40); other names are photo folders of
 celeb5_faces/train. They are enrolled in that order into a fresh SQLite store, so later persons
 get earlier ones' generator samples as negatives and an incrementally updated general model.
 """
@@ -32,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from db import Store, upgrade
 from db.engine import make_engine, sqlite_url
-from enroll import enroll
+from enroll import enroll, enroll_frames
 from enroll.impostors import folder_crops
 from enroll.personal import store_enrollment
+from evaluate.harness import glint_enrollment
 from facegate.metrics import equal_error_rate, roc_auc
 from facegate.settings import Settings
 from gan import TrainConfig, train_person_gan
@@ -101,6 +103,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batched", type=int, default=0, help="P persons at once (0: skip)")
     parser.add_argument("--batched-steps", type=int, default=20)
+    parser.add_argument("--photos", type=int, default=40, help="photos per glint:N enrollment")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
@@ -114,11 +117,16 @@ def main() -> None:
     attack = replay(pipeline)
     out: dict = {"device": args.device, "torch_threads": torch.get_num_threads(), "persons": []}
     for name in args.persons.split(","):
-        if name == "clip":
-            source = {"video": DATA / "liveness_replay_pyimagesearch" / "real.mov"}
+        if name.startswith("glint:"):
+            folder = sorted(p for p in (DATA / "glint_celebs").iterdir() if p.is_dir())
+            sampled, _ = glint_enrollment(folder[int(name[6:])], args.photos)
+            result = enroll_frames(sampled, folder[int(name[6:])].name, pipeline, settings)
         else:
-            source = {"photos": DATA / "celeb5_faces" / "train" / name}
-        result = enroll(name, settings=settings, pipeline=pipeline, **source)
+            if name == "clip":
+                source = {"video": DATA / "liveness_replay_pyimagesearch" / "real.mov"}
+            else:
+                source = {"photos": DATA / "celeb5_faces" / "train" / name}
+            result = enroll(name, settings=settings, pipeline=pipeline, **source)
         t0 = time.perf_counter()
         person_id, models = store_enrollment(store, result, pipeline, settings)
         total = time.perf_counter() - t0
@@ -134,9 +142,10 @@ def main() -> None:
         )
         row = {
             "person": name,
+            "source_kind": result.source_kind,
             "crops": len(result.crops_gan),
             "total_s": round(total, 1),
-            "gan_ms_per_step": round(models["seconds"]["gan"] / args.gan_steps * 1000, 1),
+            "gan_ms_per_step": round(models["seconds"]["gan"] / models["gan_steps"] * 1000, 1),
             **models,
             "personal_vs_30_unseen_identities": {
                 "auc": round(roc_auc(own, other), 4),

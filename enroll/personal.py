@@ -110,18 +110,23 @@ def train_personal_models(
     seconds: dict[str, float] = {}
 
     gan, samples, assessment, kept = None, None, None, np.zeros(0, int)
+    # a photo folder varies more than a clip's frames: its GAN trains longer, and its samples
+    # interpolate only between near neighbours (the README's benchmark: identity rate)
+    photos = result.source_kind == "photos"
+    steps = round(settings.gan_steps * (settings.gan_photo_steps_factor if photos else 1.0))
+    neighbours = settings.gan_photo_neighbours if photos else 0
     if with_gan:
         t0 = time.perf_counter()
         gan = train_person_gan(
             crops,
-            TrainConfig(steps=settings.gan_steps),
+            TrainConfig(steps=steps),
             device=device,
             progress=lambda step, total, _: progress("personal GAN", step, total),
         )
         seconds["gan"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        samples = interpolate(gan, crops, settings.gan_samples, seed=1)
+        samples = interpolate(gan, crops, settings.gan_samples, seed=1, neighbours=neighbours)
         assessment = assess_samples(samples, result.embeddings, pipeline, settings)
         kept = np.flatnonzero(assessment.passed)
         seconds["samples"] = time.perf_counter() - t0
@@ -148,7 +153,7 @@ def train_personal_models(
     seconds["discriminator"] = time.perf_counter() - t0
 
     return PersonalModels(
-        generator=generator_to_bytes(gan, crops) if gan is not None else b"",
+        generator=generator_to_bytes(gan, crops, neighbours) if gan is not None else b"",
         discriminator=verifier.to_bytes(),
         verifier=report,
         assessment=assessment,

@@ -139,6 +139,20 @@ class Settings(BaseSettings):
     gan_samples: int = Field(
         64, description="Samples synthesized per person (interpolations of encoded real frames)."
     )
+    gan_photo_steps_factor: float = Field(
+        2.0,
+        ge=1.0,
+        le=10.0,
+        description="A photo enrollment's GAN trains this many times gan_steps: photos vary more "
+        "than a clip's frames (the README's benchmark: identity rate against steps).",
+    )
+    gan_photo_neighbours: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="A photo enrollment's samples interpolate each crop's latent only with one of "
+        "its N nearest in the encoder's space (0: any two, as a clip's samples do).",
+    )
     verifier_steps: int = Field(
         300, description="Fine-tuning steps that turn the GAN's discriminator into the verifier."
     )

@@ -17,31 +17,37 @@ DISCRIMINATOR_FORMAT = "facegate-calibrated-discriminator-v1"
 
 
 @torch.no_grad()
-def generator_to_bytes(trained: TrainedGAN, crops: np.ndarray) -> bytes:
-    """fp16 generator weights, the architecture and the latent mean of every crop."""
+def generator_to_bytes(trained: TrainedGAN, crops: np.ndarray, neighbours: int = 0) -> bytes:
+    """fp16 generator weights, the architecture, the latent mean of every crop and how samples
+    pair them (`neighbours`, gan/train.py decode_between; absent in older artifacts: 0)."""
     device = next(trained.encoder.parameters()).device
     mu, _ = trained.encoder(to_tensor(crops).to(device))
     state = {k: v.detach().half().cpu() for k, v in trained.generator.state_dict().items()}
     buffer = io.BytesIO()
-    torch.save({"net": asdict(trained.net), "state": state, "latents": mu.half().cpu()}, buffer)
+    saved = {"net": asdict(trained.net), "state": state, "latents": mu.half().cpu()}
+    torch.save(saved | {"neighbours": int(neighbours)}, buffer)
     return buffer.getvalue()
 
 
 class StoredGenerator:
-    def __init__(self, generator: Generator, latents: torch.Tensor):
+    def __init__(self, generator: Generator, latents: torch.Tensor, neighbours: int = 0):
         self.generator = generator.eval()
         self.latents = latents
+        self.neighbours = neighbours
 
     @classmethod
     def from_bytes(cls, data: bytes, device: torch.device | str = "cpu") -> "StoredGenerator":
         saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         generator = Generator(DCGANConfig(**saved["net"]))
         generator.load_state_dict({k: v.float() for k, v in saved["state"].items()})
-        return cls(generator.to(device), saved["latents"].float().to(device))
+        latents = saved["latents"].float().to(device)
+        return cls(generator.to(device), latents, int(saved.get("neighbours", 0)))
 
     def samples(self, n: int, seed: int = 0) -> np.ndarray:
         """n new samples between the person's enrollment poses. (n, 64, 64, 3) uint8."""
-        return decode_between(self.generator, self.latents, n, seed=seed)
+        return decode_between(
+            self.generator, self.latents, n, seed=seed, neighbours=self.neighbours
+        )
 
     @torch.no_grad()
     def prior(self, n: int, seed: int = 0) -> np.ndarray:

@@ -189,28 +189,52 @@ def _load_checkpoint(path: Path, g, e, d, opt_d, opt_ge, rng: torch.Generator, c
     return int(state["step"])
 
 
+def latent_pairs(
+    mu: torch.Tensor, n: int, rng: torch.Generator, neighbours: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """n index pairs (i, j) into the latents `mu` to interpolate between: j any latent, or (with
+    `neighbours` = k > 0) one of i's k nearest other latents."""
+    i = torch.randint(len(mu), (n,), generator=rng)
+    if neighbours <= 0 or len(mu) < 2:
+        return i, torch.randint(len(mu), (n,), generator=rng)
+    k = min(neighbours, len(mu) - 1)
+    nearest = torch.cdist(mu.float(), mu.float()).argsort(dim=1)[:, 1 : k + 1].cpu()
+    return i, nearest[i, torch.randint(k, (n,), generator=rng)]
+
+
 @torch.no_grad()
 def interpolate(
-    trained: TrainedGAN, crops: np.ndarray, n: int, noise_std: float = 0.3, seed: int = 0
+    trained: TrainedGAN,
+    crops: np.ndarray,
+    n: int,
+    noise_std: float = 0.3,
+    seed: int = 0,
+    neighbours: int = 0,
 ) -> np.ndarray:
     """n samples decoded from interpolations between encoded real crops, plus a little noise:
     the poses between frames of a turning head. (n, 64, 64, 3) uint8."""
     device = next(trained.generator.parameters()).device
     mu, _ = trained.encoder(to_tensor(crops).to(device))
-    return decode_between(trained.generator, mu, n, noise_std, seed)
+    return decode_between(trained.generator, mu, n, noise_std, seed, neighbours)
 
 
 @torch.no_grad()
 def decode_between(
-    generator: Generator, mu: torch.Tensor, n: int, noise_std: float = 0.3, seed: int = 0
+    generator: Generator,
+    mu: torch.Tensor,
+    n: int,
+    noise_std: float = 0.3,
+    seed: int = 0,
+    neighbours: int = 0,
 ) -> np.ndarray:
     """n samples decoded from random interpolations between the latents `mu` (K, nz), plus
-    noise. (n, 64, 64, 3) uint8."""
+    noise. With `neighbours` = k > 0, each latent is paired only with one of its k nearest (a
+    photo folder's faces differ in light and age as well as pose: the midpoint of two far ones
+    is nobody). (n, 64, 64, 3) uint8."""
     device = next(generator.parameters()).device
     mu = mu.to(device)
     rng = torch.Generator().manual_seed(seed)
-    i = torch.randint(len(mu), (n,), generator=rng)
-    j = torch.randint(len(mu), (n,), generator=rng)
+    i, j = latent_pairs(mu, n, rng, neighbours)
     alpha = torch.rand(n, 1, generator=rng).to(device)
     z = (
         (1 - alpha) * mu[i]

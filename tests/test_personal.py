@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from sqlalchemy import func, select
 
 from db import Store, upgrade
@@ -51,6 +52,7 @@ def test_two_enrollments_store_their_models_and_share_the_general_discriminator(
 ):
     first, models = store_enrollment(store, enrolled, pipeline, small)
     kept_first = models["synthetic_kept"]
+    # a clip's GAN trains gan_steps; a photo folder's (Ben, below) gan_photo_steps_factor times it
     assert models["gan_steps"] == 30 and models["samples"]["samples"] == small.gan_samples
     assert models["discriminator_bytes"] <= 1_000_000
     general = models["general_discriminator"]
@@ -68,6 +70,10 @@ def test_two_enrollments_store_their_models_and_share_the_general_discriminator(
     others, owners = other_persons_samples(store, small)
     assert len(others) == small.verifier_samples_per_other and set(owners) == {first}
     second, models = store_enrollment(store, ben, pipeline, small)
+    assert models["gan_steps"] == round(30 * small.gan_photo_steps_factor) == 60
+    stored = StoredGenerator.from_bytes(store.artifact(second, "generator"))
+    assert stored.neighbours == small.gan_photo_neighbours == 3  # near neighbours only
+    assert StoredGenerator.from_bytes(store.artifact(first, "generator")).neighbours == 0
     verifier = models["personal_discriminator"]
     assert verifier["train_negatives"] + verifier["held_out_negatives"] == 100 + len(others)
     general = models["general_discriminator"]
@@ -95,7 +101,32 @@ def test_too_few_faces_are_refused_before_any_training(enrolled, pipeline, small
         train_personal_models(few, pipeline, small)
 
 
+def test_latent_pairs_keep_to_near_neighbours_when_asked():
+    from gan.train import latent_pairs
+
+    mu = torch.tensor([[0.0], [1.0], [10.0], [11.5], [30.0], [32.0]])  # three far-apart pairs
+    partner = torch.tensor([1, 0, 3, 2, 5, 4])
+    i, j = latent_pairs(mu, 200, torch.Generator().manual_seed(0), neighbours=1)
+    assert torch.equal(j, partner[i])
+    i, j = latent_pairs(mu, 200, torch.Generator().manual_seed(0), neighbours=0)
+    assert (j != partner[i]).float().mean() > 0.5  # any two: mostly far apart
+    i, j = latent_pairs(mu, 200, torch.Generator().manual_seed(0), neighbours=2)
+    two_nearest = {0: {1, 2}, 1: {0, 2}, 2: {3, 1}, 3: {2, 1}, 4: {5, 3}, 5: {4, 3}}
+    assert all(int(b) in two_nearest[int(a)] for a, b in zip(i, j, strict=True))
+    assert {int(b) for a, b in zip(i, j, strict=True) if a == 4} == {5, 3}  # both are used
+
+
 def test_a_stored_generator_round_trips(short_gan, enrolled):
+    import io
+
+    data = generator_to_bytes(short_gan, enrolled.crops_gan, neighbours=3)
+    assert StoredGenerator.from_bytes(data).neighbours == 3
+    # an artifact written before the pairing was kept reads as "any two"
+    saved = torch.load(io.BytesIO(data), weights_only=True)
+    del saved["neighbours"]
+    older = io.BytesIO()
+    torch.save(saved, older)
+    assert StoredGenerator.from_bytes(older.getvalue()).neighbours == 0
     data = generator_to_bytes(short_gan, enrolled.crops_gan)
     stored = StoredGenerator.from_bytes(data)
     assert stored.latents.shape == (len(enrolled.crops_gan), short_gan.net.nz)
