@@ -52,7 +52,9 @@ def test_two_enrollments_store_their_models_and_share_the_general_discriminator(
 ):
     first, models = store_enrollment(store, enrolled, pipeline, small)
     kept_first = models["synthetic_kept"]
-    # a clip's GAN trains gan_steps; a photo folder's (Ben, below) gan_photo_steps_factor times it
+    # a clip's GAN trains gan_steps; a photo folder's (Ben, below) gan_photo_steps_factor times it,
+    # and pairs near neighbours only (both off by default; turned on here)
+    small = small.model_copy(update={"gan_photo_steps_factor": 2.0, "gan_photo_neighbours": 3})
     assert models["gan_steps"] == 30 and models["samples"]["samples"] == small.gan_samples
     assert models["discriminator_bytes"] <= 1_000_000
     general = models["general_discriminator"]
