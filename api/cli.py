@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from api.render import EVAL_FILES, format_decision, format_enrollment, format_levels
+from api.render import EVAL_FILES, eval_dir, format_decision, format_enrollment, format_levels
 from facegate.errors import FacegateError, NotBuiltYetError
 from facegate.settings import get_settings
 
@@ -653,7 +653,7 @@ def evaluate_command(
     )
     say = (lambda _: None) if as_json else typer.echo
     settings = get_settings()
-    shown = Path(settings.data_dir) / "eval"
+    shown = eval_dir(settings)
     out = out or shown
     try:
         results = run_evaluation(config, settings, out, say)

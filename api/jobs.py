@@ -30,9 +30,9 @@ class JobsUnavailableError(FacegateError):
     code = "jobs_unavailable"
 
 
-# Share of the job's progress bar each stage ends at (reading and detection come first).
-# what an enrollment job event says (MQTT): the row's changes, less the report and the grid
+# What an enrollment job event says (MQTT): the row's changes, less the report and the grid.
 JOB_EVENT_FIELDS = ("status", "stage", "progress", "person_id", "error_code", "error")
+# Share of the job's progress bar each stage ends at (reading and detection come first).
 STAGE_END = {
     "reading the clip": 0.15,
     "personal GAN": 0.5,

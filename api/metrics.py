@@ -88,14 +88,14 @@ class ServiceMetrics:
             )
             pending.set_function(lambda: webhooks.pending)
         if mqtt is not None and mqtt.enabled:
-            for name, help_text, read in (
-                ("published", "Events the MQTT broker acknowledged since the start", "published"),
-                ("dropped", "Events dropped because the MQTT queue was full", "dropped"),
-                ("queued", "Events waiting for the MQTT broker", "queued"),
-                ("connected", "1 while connected to the MQTT broker", "connected"),
+            for name, help_text in (
+                ("published", "Events the MQTT broker acknowledged since the start"),
+                ("dropped", "Events dropped because the MQTT queue was full"),
+                ("queued", "Events waiting for the MQTT broker"),
+                ("connected", "1 while connected to the MQTT broker"),
             ):
                 gauge = Gauge(f"facegate_mqtt_{name}", help_text, registry=self.registry)
-                gauge.set_function(lambda read=read: float(getattr(mqtt, read)))
+                gauge.set_function(lambda name=name: float(getattr(mqtt, name)))
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -2,6 +2,7 @@
 enrollment report's HTML page."""
 
 import html
+from pathlib import Path
 
 
 def format_enrollment(summary: dict, frames: list | None = None) -> str:
@@ -98,8 +99,13 @@ def format_decision(report: dict, event_id: int | None, html_path=None) -> str:
     return "\n".join(lines)
 
 
-# what `facegate eval` writes and the console shows (GET /v1/evaluation), under <data dir>/eval
+# what `facegate eval` writes and the console shows (GET /v1/evaluation), under eval_dir
 EVAL_FILES = ("summary.md", "results.json", "det.png", "adversarial.png")
+
+
+def eval_dir(settings) -> Path:
+    """Where the last `facegate eval` is kept for the console: <data dir>/eval."""
+    return Path(settings.data_dir) / "eval"
 
 
 def format_levels(rows: list[dict], source: str, trials: int) -> str:

@@ -75,6 +75,7 @@ class WebhookSender:
     def _run(self) -> None:
         with httpx.Client(timeout=self.timeout) as client:
             while not self._stop.is_set():
+                self._wake.clear()  # before the claim: a notify() from now on is not lost
                 try:
                     due = self.store.claim_deliveries(lease_s=self.timeout + 30)
                     for delivery in due:
@@ -87,7 +88,6 @@ class WebhookSender:
                     due = []
                 if not due:
                     self._wake.wait(self.POLL_S)
-                    self._wake.clear()
 
     def _deliver(self, client: httpx.Client, delivery: Delivery) -> None:
         timestamp = str(int(time.time()))

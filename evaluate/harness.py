@@ -175,8 +175,8 @@ class Evaluation:
         usable = None
         if found is not None:
             counts = self.acquisition["poor_quality"]
-            for issue in found.issues[found.issues != ""]:
-                counts[issue] = counts.get(issue, 0) + 1
+            for issue, n in found.refused().items():
+                counts[issue] = counts.get(issue, 0) + n
             if (found.issues == "").any():
                 usable = found.usable()
         self.acquisition["failures"] += len(frames) - (len(usable) if usable is not None else 0)

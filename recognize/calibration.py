@@ -54,15 +54,20 @@ class FaceSet:
     def __len__(self) -> int:
         return len(self.identity)
 
+    def refused(self) -> dict[str, int]:
+        """How many faces failed each quality test (none without a gate)."""
+        if self.issues is None:
+            return {}
+        tests, counts = np.unique(self.issues[self.issues != ""].astype(str), return_counts=True)
+        return {str(t): int(n) for t, n in zip(tests, counts, strict=True)}
+
     def usable(self) -> "FaceSet":
         """The faces that pass the quality gate: a door answers poor_quality to the others before
         any model judges them, so they neither calibrate nor probe the models."""
         if self.issues is None:
             return self
         keep = self.issues == ""
-        refused: dict[str, int] = {}
-        for issue in self.issues[~keep]:
-            refused[str(issue)] = refused.get(str(issue), 0) + 1
+        refused = self.refused()
         if not keep.any():
             raise ValueError(
                 f"no usable face in {self.photos} photos: all {len(self)} faces found were "

@@ -2,21 +2,16 @@
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api import schemas
 from api.deps import Auditor, Svc
-from api.render import EVAL_FILES
+from api.render import EVAL_FILES, eval_dir
 from api.uploads import ApiError
 
 router = APIRouter(tags=["evaluation"])
-
-
-def _eval_dir(svc) -> Path:
-    return Path(svc.settings.data_dir) / "eval"
 
 
 @router.get(
@@ -45,7 +40,7 @@ def levels(_key: Auditor, svc: Svc) -> schemas.LevelsOut:
     responses={404: {"model": schemas.ErrorResponse}},
 )
 def evaluation(_key: Auditor, svc: Svc) -> schemas.EvaluationOut:
-    folder = _eval_dir(svc)
+    folder = eval_dir(svc.settings)
     summary = folder / EVAL_FILES[0]
     if not summary.is_file():
         raise ApiError(
@@ -67,7 +62,7 @@ def evaluation(_key: Auditor, svc: Svc) -> schemas.EvaluationOut:
     responses={200: {"content": {"image/png": {}}}, 404: {"model": schemas.ErrorResponse}},
 )
 def evaluation_det(_key: Auditor, svc: Svc) -> Response:
-    plot = _eval_dir(svc) / EVAL_FILES[2]
+    plot = eval_dir(svc.settings) / EVAL_FILES[2]
     if not plot.is_file():
         raise ApiError(404, "no_evaluation", "no evaluation yet: run `facegate eval`")
     return Response(plot.read_bytes(), media_type="image/png")

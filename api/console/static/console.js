@@ -109,11 +109,16 @@ async function loadPersons() {
 
 let recordedClip = null;
 
-async function recordClip() {
+async function startCamera(videoId) {
   const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
-  const video = $("preview");
+  const video = $(videoId);
   video.srcObject = stream;
   await video.play();
+  return { stream, video };
+}
+
+async function recordClip() {
+  const { stream } = await startCamera("preview");
   const recorder = new MediaRecorder(stream);
   const parts = [];
   recorder.ondataavailable = (e) => parts.push(e.data);
@@ -306,10 +311,7 @@ function liveLog() {
 let cameraFrame = null;
 
 async function useCamera() {
-  const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
-  const video = $("try-preview");
-  video.srcObject = stream;
-  await video.play();
+  const { stream, video } = await startCamera("try-preview");
   await new Promise((r) => setTimeout(r, 800));
   const canvas = document.createElement("canvas");
   canvas.width = video.videoWidth; canvas.height = video.videoHeight;
