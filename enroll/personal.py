@@ -28,6 +28,7 @@ from gan import TrainConfig, interpolate, train_person_gan
 from gan.dcgan import DCGANConfig, Discriminator, weights_init
 from gan.general import GeneralConfig, GeneralReport, train_general
 from gan.stored import DISCRIMINATOR_FORMAT, GENERATOR_FORMAT, StoredGenerator, generator_to_bytes
+from gan.train import NOISE_STD
 from gan.verifier import CalibratedDiscriminator, VerifierConfig, VerifierReport, train_verifier
 from recognize import FacePipeline
 
@@ -115,6 +116,7 @@ def train_personal_models(
     photos = result.source_kind == "photos"
     steps = round(settings.gan_steps * (settings.gan_photo_steps_factor if photos else 1.0))
     neighbours = settings.gan_photo_neighbours if photos else 0
+    noise = settings.gan_photo_noise_std if photos else NOISE_STD
     if with_gan:
         t0 = time.perf_counter()
         gan = train_person_gan(
@@ -126,7 +128,7 @@ def train_personal_models(
         seconds["gan"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        samples = interpolate(gan, crops, settings.gan_samples, seed=1, neighbours=neighbours)
+        samples = interpolate(gan, crops, settings.gan_samples, noise, 1, neighbours)
         assessment = assess_samples(samples, result.embeddings, pipeline, settings)
         kept = np.flatnonzero(assessment.passed)
         seconds["samples"] = time.perf_counter() - t0
@@ -153,7 +155,7 @@ def train_personal_models(
     seconds["discriminator"] = time.perf_counter() - t0
 
     return PersonalModels(
-        generator=generator_to_bytes(gan, crops, neighbours) if gan is not None else b"",
+        generator=generator_to_bytes(gan, crops, neighbours, noise) if gan is not None else b"",
         discriminator=verifier.to_bytes(),
         verifier=report,
         assessment=assessment,

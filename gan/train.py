@@ -189,6 +189,9 @@ def _load_checkpoint(path: Path, g, e, d, opt_d, opt_ge, rng: torch.Generator, c
     return int(state["step"])
 
 
+NOISE_STD = 0.3  # latent noise added to an interpolation (a clip's samples; photos: a setting)
+
+
 def latent_pairs(
     mu: torch.Tensor, n: int, rng: torch.Generator, neighbours: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,7 +210,7 @@ def interpolate(
     trained: TrainedGAN,
     crops: np.ndarray,
     n: int,
-    noise_std: float = 0.3,
+    noise_std: float = NOISE_STD,
     seed: int = 0,
     neighbours: int = 0,
 ) -> np.ndarray:
@@ -223,7 +226,7 @@ def decode_between(
     generator: Generator,
     mu: torch.Tensor,
     n: int,
-    noise_std: float = 0.3,
+    noise_std: float = NOISE_STD,
     seed: int = 0,
     neighbours: int = 0,
 ) -> np.ndarray:

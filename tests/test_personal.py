@@ -17,6 +17,7 @@ from enroll.personal import other_persons_samples, store_enrollment, train_perso
 from facegate.errors import TooFewFacesForModelsError
 from facegate.metrics import roc_auc
 from gan.stored import StoredGenerator, generator_to_bytes
+from gan.train import NOISE_STD
 from gan.verifier import CalibratedDiscriminator
 
 
@@ -53,8 +54,7 @@ def test_two_enrollments_store_their_models_and_share_the_general_discriminator(
     first, models = store_enrollment(store, enrolled, pipeline, small)
     kept_first = models["synthetic_kept"]
     # a clip's GAN trains gan_steps; a photo folder's (Ben, below) gan_photo_steps_factor times it,
-    # and pairs near neighbours only (both off by default; turned on here)
-    small = small.model_copy(update={"gan_photo_steps_factor": 2.0, "gan_photo_neighbours": 3})
+    # and its samples pair near neighbours only, with less latent noise
     assert models["gan_steps"] == 30 and models["samples"]["samples"] == small.gan_samples
     assert models["discriminator_bytes"] <= 1_000_000
     general = models["general_discriminator"]
@@ -74,8 +74,10 @@ def test_two_enrollments_store_their_models_and_share_the_general_discriminator(
     second, models = store_enrollment(store, ben, pipeline, small)
     assert models["gan_steps"] == round(30 * small.gan_photo_steps_factor) == 60
     stored = StoredGenerator.from_bytes(store.artifact(second, "generator"))
-    assert stored.neighbours == small.gan_photo_neighbours == 3  # near neighbours only
-    assert StoredGenerator.from_bytes(store.artifact(first, "generator")).neighbours == 0
+    assert stored.neighbours == small.gan_photo_neighbours == 2  # near neighbours only
+    assert stored.noise_std == small.gan_photo_noise_std == 0.15
+    clip = StoredGenerator.from_bytes(store.artifact(first, "generator"))
+    assert clip.neighbours == 0 and clip.noise_std == NOISE_STD == 0.3
     verifier = models["personal_discriminator"]
     assert verifier["train_negatives"] + verifier["held_out_negatives"] == 100 + len(others)
     general = models["general_discriminator"]
@@ -121,14 +123,19 @@ def test_latent_pairs_keep_to_near_neighbours_when_asked():
 def test_a_stored_generator_round_trips(short_gan, enrolled):
     import io
 
-    data = generator_to_bytes(short_gan, enrolled.crops_gan, neighbours=3)
-    assert StoredGenerator.from_bytes(data).neighbours == 3
-    # an artifact written before the pairing was kept reads as "any two"
+    data = generator_to_bytes(short_gan, enrolled.crops_gan, neighbours=3, noise_std=0.0)
+    quiet = StoredGenerator.from_bytes(data)
+    assert quiet.neighbours == 3 and quiet.noise_std == 0.0
+    # an artifact written before the pairing and the noise were kept reads as "any two", 0.3
     saved = torch.load(io.BytesIO(data), weights_only=True)
-    del saved["neighbours"]
+    del saved["neighbours"], saved["noise_std"]
     older = io.BytesIO()
     torch.save(saved, older)
-    assert StoredGenerator.from_bytes(older.getvalue()).neighbours == 0
+    older = StoredGenerator.from_bytes(older.getvalue())
+    assert older.neighbours == 0 and older.noise_std == NOISE_STD
+    # the noise is used: the same interpolations without it differ from those with it
+    noisy = StoredGenerator(quiet.generator, quiet.latents, 3, NOISE_STD)
+    assert np.abs(noisy.samples(4, seed=1).astype(int) - quiet.samples(4, seed=1)).mean() > 1
     data = generator_to_bytes(short_gan, enrolled.crops_gan)
     stored = StoredGenerator.from_bytes(data)
     assert stored.latents.shape == (len(enrolled.crops_gan), short_gan.net.nz)
