@@ -128,7 +128,9 @@ def train_personal_models(
         seconds["gan"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        samples = interpolate(gan, crops, settings.gan_samples, noise, 1, neighbours)
+        samples = interpolate(
+            gan, crops, settings.gan_samples, noise_std=noise, seed=1, neighbours=neighbours
+        )
         assessment = assess_samples(samples, result.embeddings, pipeline, settings)
         kept = np.flatnonzero(assessment.passed)
         seconds["samples"] = time.perf_counter() - t0

@@ -61,7 +61,12 @@ class StoredGenerator:
     def samples(self, n: int, seed: int = 0) -> np.ndarray:
         """n new samples between the person's enrollment poses. (n, 64, 64, 3) uint8."""
         return decode_between(
-            self.generator, self.latents, n, self.noise_std, seed, self.neighbours
+            self.generator,
+            self.latents,
+            n,
+            noise_std=self.noise_std,
+            seed=seed,
+            neighbours=self.neighbours,
         )
 
     @torch.no_grad()
